@@ -1,0 +1,5 @@
+import sys
+
+from riskcore.cli import main
+
+sys.exit(main())

@@ -1,0 +1,205 @@
+"""``riskcore`` / ``python -m riskcore``: the risk system from a terminal.
+
+Human-readable by default, ``--json`` for machines. Bad input is one line on stderr and exit
+code 2, with nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from riskcore import settings
+from riskcore.decisions import Decision
+from riskcore.model import DEFAULT_VERSION, MODELS
+from riskcore.validation import InvalidInput
+
+log = logging.getLogger("riskcore")
+VERSIONS = sorted({version for _, version in MODELS})
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="riskcore", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    boot = sub.add_parser("bootstrap", help="build a clean demo world (data, apply, materialize)")
+    boot.add_argument("--drivers", type=int, default=settings.DEFAULT_DRIVERS)
+    boot.add_argument("--seed", type=int, default=settings.DEFAULT_SEED)
+    sim = sub.add_parser("simulate-day", help="write a day of driver activity")
+    sim.add_argument("--risky-driver", type=int, action="append", default=[],
+                     help="give this driver the original demo's bad day (repeatable)")
+    sim.add_argument("--seed", type=int, default=settings.DEFAULT_SEED)
+    sub.add_parser("batch-job", help="compute yesterday's stats and flags for every driver")
+    sub.add_parser("materialize", help="incremental materialization into the online store")
+    score = sub.add_parser("score", help="batch-score every driver with the daily model")
+    score.add_argument("--version", choices=VERSIONS, default=DEFAULT_VERSION)
+    tick = sub.add_parser("tick", help="one cadence tick: simulate day, batch job, materialize, score")
+    tick.add_argument("--seed", type=int, default=settings.DEFAULT_SEED)
+
+    onboard = sub.add_parser("onboard", help="decide on a signup")
+    onboard.add_argument("--dob", required=True, help="date of birth, YYYY-MM-DD")
+    onboard.add_argument("--ssn", required=True, help="123-45-6789")
+    onboard.add_argument("--dl", required=True, help="driver's licence number")
+    onboard.add_argument("--state", required=True, help="two-letter state code")
+    onboard.add_argument("--date", default=None, help="application date (default: today)")
+    onboard.add_argument("--version", choices=VERSIONS, default=DEFAULT_VERSION)
+    daily = sub.add_parser("daily", help="the daily decision for a driver")
+    daily.add_argument("--driver-id", required=True)
+    daily.add_argument("--version", choices=VERSIONS, default=DEFAULT_VERSION)
+
+    states = sub.add_parser("states", help="list, launch or retire states")
+    states.add_argument("action", nargs="?", choices=["list", "launch", "retire"], default="list")
+    states.add_argument("state", nargs="?")
+    sub.add_parser("status", help="registry, materialization, online rows and freshness")
+    decisions = sub.add_parser("decisions", help="the latest entries of the decision log")
+    decisions.add_argument("--limit", type=int, default=10)
+    sub.add_parser("jobs", help="job history")
+    sub.add_parser("reset", help="delete all generated data")
+    return parser
+
+
+def _progress(done: int, total: int, message: str) -> None:
+    print(f"[{done}/{total}] {message}", file=sys.stderr)
+
+
+def _decision_text(d: Decision) -> str:
+    lines = [
+        f"{d.decision.upper()}  score={'n/a' if d.score is None else f'{d.score:.4f}'}"
+        f"  model={d.model.name} {d.model.version}  threshold={d.model.threshold}",
+        f"subject: {d.subject}" + (f"  driver_id: {d.driver_id}" if d.driver_id else ""),
+        "vector:  " + ", ".join(f"{f}={v:g}" for f, v in zip(d.model.features, d.vector)),
+    ]
+    if d.review:
+        lines.append("review:  " + "; ".join(d.review))
+    if d.reasons:
+        lines.append("reasons: " + "; ".join(f"{r.text} (+{r.contribution:.3f})" for r in d.reasons))
+    t = d.timings
+    lines.append(f"timings: retrieval {t.retrieval_ms:.3f} ms, featurization "
+                 f"{t.featurization_ms:.3f} ms, inference {t.inference_ms:.3f} ms")
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> tuple[Any, str]:
+    """Execute one command; returns (JSON payload, human text)."""
+    from riskcore import jobs
+    from riskcore.decisions import Decisions
+    from riskcore.store import RiskStore
+    from riskcore.validation import OnboardingApplication
+
+    store = RiskStore()
+    command = args.command
+    if command not in ("bootstrap", "reset", "status"):
+        store.require_ready()
+
+    if command == "bootstrap":
+        results = jobs.bootstrap(store, drivers=args.drivers, seed=args.seed, progress=_progress)
+        return [r.__dict__ for r in results], "\n".join(f"{r.job}: {r.rows} rows in {r.seconds:.2f}s {r.detail}" for r in results)
+    if command == "simulate-day":
+        roster = store.roster()["driver_id"].to_numpy()
+        unknown = sorted(set(args.risky_driver) - set(roster.tolist()))
+        if unknown:
+            raise InvalidInput("risky-driver", f"no driver {unknown[0]}")
+        import numpy as np
+
+        r = jobs.simulate_day(store, jobs.utc_now(), roster, np.array(args.risky_driver, dtype=np.int64), args.seed)
+        return r.__dict__, f"simulate_day: {r.rows} rows {r.detail}"
+    if command in ("batch-job", "materialize", "score", "tick"):
+        if command == "tick":
+            results = jobs.cadence_tick(store, args.seed, progress=_progress)
+        elif command == "batch-job":
+            results = [jobs.batch_job(store)]
+        elif command == "materialize":
+            results = [jobs.materialize(store, progress=_progress)]
+        else:
+            results = [jobs.score_all(store, args.version)]
+        return [r.__dict__ for r in results], "\n".join(f"{r.job}: {r.rows} rows in {r.seconds:.2f}s {r.detail}" for r in results)
+    if command == "onboard":
+        app = OnboardingApplication.parse(date_of_birth=args.dob, ssn=args.ssn, licence=args.dl,
+                                          state=args.state, application_date=args.date)
+        d = Decisions(store).onboard(app, version=args.version)
+        log.info("onboard %s -> %s", d.subject, d.decision)
+        return d.as_dict(), _decision_text(d)
+    if command == "daily":
+        d = Decisions(store).daily(args.driver_id, version=args.version)
+        return d.as_dict(), _decision_text(d)
+    if command == "states":
+        if args.action != "list":
+            if not args.state:
+                raise InvalidInput("state", f"`states {args.action}` needs a state code")
+            jobs.set_state(store, args.state, launched=args.action == "launch")
+        launched = jobs.launched_states(store)
+        return {"launched": launched}, "launched states: " + ", ".join(launched)
+    if command == "status":
+        status = store.status()
+        return _status_payload(status), _status_text(status)
+    if command == "decisions":
+        from riskcore.ledger import Ledger
+
+        frame = Ledger(store.paths.ledger_db).decisions(args.limit).drop(columns=["detail"])
+        return frame.to_dict("records"), frame.to_string(index=False)
+    if command == "jobs":
+        from riskcore.ledger import Ledger
+
+        frame = Ledger(store.paths.ledger_db).jobs()
+        return frame.to_dict("records"), frame.to_string(index=False)
+    if command == "reset":
+        jobs.reset(store)
+        return {"reset": str(store.paths.root)}, f"reset {store.paths.root}"
+    raise AssertionError(command)
+
+
+def _status_payload(status: Any) -> dict[str, Any]:
+    return {
+        "data_dir": str(status.data_dir),
+        "ready": status.ready,
+        "registry_applied": status.registry_applied,
+        "problems": list(status.problems),
+        "views": [
+            {"name": v.name, "online_rows": v.online_rows,
+             "newest_event": v.newest_event.isoformat() if v.newest_event else None,
+             "last_materialized": v.last_materialized.isoformat() if v.last_materialized else None,
+             "ttl_hours": v.ttl.total_seconds() / 3600 if v.ttl else None, "fresh": v.fresh}
+            for v in status.views
+        ],
+    }
+
+
+def _status_text(status: Any) -> str:
+    lines = [f"data dir: {status.data_dir}", f"ready: {'yes' if status.ready else 'no'}"]
+    lines += [f"problem: {p}" for p in status.problems]
+    for v in status.views:
+        age = f"{v.age.total_seconds() / 3600:.1f} h old" if v.age else "no data"
+        fresh = {True: "fresh", False: "STALE", None: "no ttl"}[v.fresh]
+        lines.append(f"  {v.name:<26} rows={v.online_rows!s:<6} newest {age:<12} {fresh}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from riskcore.decisions import UnknownDriver
+    from riskcore.store import StoreNotReady
+
+    settings.paths().root.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=settings.paths().log_file, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Feast prints progress to stdout; keep stdout for our output only.
+    out: Callable[[str], None] = print
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            payload, text = _run(args)
+    except (InvalidInput, UnknownDriver, StoreNotReady, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        log.warning("%s failed: %s", args.command, exc)
+        return 2
+    out(json.dumps(payload, default=str, indent=2) if args.json else text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Data jobs: mock data, the daily batch job, batch scoring, the cadence tick and bootstrap.
+
+Every job records itself in the ledger's job history (what, when, rows, duration, outcome), so a
+job killed half-way shows as "running" with no finish, and its output part (written atomically)
+either exists whole or not at all.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+
+from riskcore import features as F
+from riskcore import pii, settings
+from riskcore.ledger import Ledger
+from riskcore.model import APPROVED, DECLINED, DEFAULT_VERSION, REVIEW, Model, get_model
+from riskcore.policy import review_reasons
+from riskcore.store import (
+    DAILY_SERVICE,
+    HOURLY_SCHEMA,
+    SEEDED_STATES,
+    SIGNUPS_SCHEMA,
+    STATES_PUSH,
+    STATES_SCHEMA,
+    YESTERDAYS_SCHEMA,
+    RiskStore,
+    read_parts,
+    utc_now,
+    write_part,
+)
+from riskcore.validation import USPS_STATES, normalise_state
+
+Progress = Callable[[int, int, str], None]
+RISKY_SHARE = 0.1
+# The original demo's "bad driver" day: converts everything, accepts almost nothing, 2 trips.
+BAD_DAY = {F.CONV_RATE: 0.99, F.ACC_RATE: 0.01, F.AVG_DAILY_TRIPS: 2}
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job: str
+    rows: int
+    seconds: float
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@contextmanager
+def recorded(ledger: Ledger, job: str) -> Iterator[dict[str, object]]:
+    """Record a job in the history; the body fills ``out['rows']``."""
+    job_id = ledger.start_job(job)
+    started = time.perf_counter()
+    out: dict[str, object] = {"rows": None, "job_id": job_id}
+    try:
+        yield out
+    except BaseException as exc:
+        ledger.finish_job(job_id, "failed", None, time.perf_counter() - started, str(exc)[:300])
+        raise
+    ledger.finish_job(job_id, "ok", out["rows"], time.perf_counter() - started)  # type: ignore[arg-type]
+
+
+def _timestamps(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    frame["created"] = pd.Timestamp(now)
+    return frame
+
+
+# --- Mock data ------------------------------------------------------------------------------
+
+def seeded_identities(driver_ids: np.ndarray, seed: int) -> pd.DataFrame:
+    """Fake but valid SSNs and licences for the seeded population, as tokens only."""
+    rng = np.random.default_rng(seed)
+    areas = rng.integers(1, 666, len(driver_ids))
+    groups = rng.integers(1, 100, len(driver_ids))
+    serials = rng.integers(1, 10000, len(driver_ids))
+    return pd.DataFrame({
+        "driver_id": driver_ids,
+        "ssn": [pii.tokenize("ssn", f"{a:03d}{g:02d}{s:04d}") for a, g, s in zip(areas, groups, serials)],
+        "dl": [pii.tokenize("dl", f"S{d}{s:04d}") for d, s in zip(driver_ids, serials)],
+    })
+
+
+def simulate_day(
+    store: RiskStore, now: datetime, driver_ids: np.ndarray, risky_ids: np.ndarray, seed: int
+) -> JobResult:
+    """Write the last 24 hours of activity for every driver with Feast's own generator.
+
+    The newest row is stamped ``now`` so incremental materialization always picks it up.
+    ``risky_ids`` get the original demo's bad day.
+    """
+    from feast.driver_test_data import create_driver_hourly_stats_df
+
+    with recorded(Ledger(store.paths.ledger_db), "simulate_day") as out:
+        started = time.perf_counter()
+        np.random.seed(seed)  # the generator draws from numpy's global RNG
+        start = now - timedelta(hours=23)
+        hourly = create_driver_hourly_stats_df(list(driver_ids), start, now + timedelta(hours=1))
+        hourly = hourly[hourly["event_timestamp"] >= pd.Timestamp(start)]
+        hourly = hourly.drop_duplicates(["driver_id", "event_timestamp"]).copy()
+        risky = hourly["driver_id"].isin(risky_ids)
+        for column, value in BAD_DAY.items():
+            hourly.loc[risky, column] = value
+        with store.writing():
+            write_part(store.paths.hourly_dir, _timestamps(hourly, now), HOURLY_SCHEMA)
+        out["rows"] = len(hourly)
+    return JobResult("simulate_day", len(hourly), time.perf_counter() - started,
+                     {"risky_drivers": [int(d) for d in risky_ids]})
+
+
+def pick_risky(driver_ids: np.ndarray, seed: int, share: float = RISKY_SHARE) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    count = max(1, round(len(driver_ids) * share)) if len(driver_ids) else 0
+    return np.sort(rng.choice(driver_ids, size=count, replace=False)) if count else driver_ids[:0]
+
+
+# --- The daily batch job ------------------------------------------------------------------
+
+def yesterdays_stats(hourly: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    """Business logic of the batch job: per driver, the mean of the latest 24 hours of activity
+    and the red flags. When a day was re-simulated, only the latest delivery counts."""
+    latest = hourly["created"] == hourly.groupby("driver_id")["created"].transform("max")
+    daily = hourly[latest].groupby("driver_id")[list(F.HOURLY_FEATURES)].mean()
+    out = pd.DataFrame({
+        "driver_id": daily.index.to_numpy(dtype=np.int64),
+        F.Y_CONV_RATE: daily[F.CONV_RATE].to_numpy(np.float32),
+        F.Y_ACC_RATE: daily[F.ACC_RATE].to_numpy(np.float32),
+        F.Y_TRIPS: daily[F.AVG_DAILY_TRIPS].to_numpy(np.float32),
+    })
+    flags = F.yesterdays_flags(out[F.Y_CONV_RATE], out[F.Y_ACC_RATE], out[F.Y_TRIPS])
+    out = out.assign(**flags)
+    out["event_timestamp"] = pd.Timestamp(as_of)
+    return out
+
+
+def batch_job(store: RiskStore, as_of: datetime | None = None) -> JobResult:
+    """Compute yesterday's stats for all drivers from the last 24 hours of hourly data."""
+    as_of = as_of or utc_now()
+    ledger = Ledger(store.paths.ledger_db)
+    with recorded(ledger, "batch_job") as out:
+        started = time.perf_counter()
+        window = (pc.field("event_timestamp") > pd.Timestamp(as_of - timedelta(hours=24))) & (
+            pc.field("event_timestamp") <= pd.Timestamp(as_of)
+        )
+        hourly = read_parts(store.paths.hourly_dir, HOURLY_SCHEMA.names, window)
+        stats = yesterdays_stats(hourly, as_of)
+        with store.writing():
+            write_part(store.paths.yesterdays_dir, _timestamps(stats, utc_now()), YESTERDAYS_SCHEMA)
+        out["rows"] = len(stats)
+        flagged = int(stats[list(F.YESTERDAYS_FLAGS)].any(axis=1).sum())
+    return JobResult("batch_job", len(stats), time.perf_counter() - started, {"flagged_drivers": flagged})
+
+
+# --- Batch scoring ------------------------------------------------------------------------
+
+def decide_rows(model: Model, matrix: np.ndarray, review: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised scores and decisions; rows with a review reason get no score."""
+    scores = model.score_batch(matrix)
+    needs_review = np.fromiter((bool(r) for r in review), bool, len(review))
+    decisions = np.where(scores < model.threshold, APPROVED, DECLINED).astype(object)
+    decisions[needs_review] = REVIEW
+    return np.where(needs_review, np.nan, scores), decisions
+
+
+def feature_matrix(values: dict[str, list], features: tuple[str, ...]) -> np.ndarray:
+    """Online values in the model's feature order; missing values become 0 (and review)."""
+    columns = [pd.to_numeric(pd.Series(values[f], dtype=object), errors="coerce") for f in features]
+    return np.nan_to_num(np.column_stack([c.to_numpy(np.float64) for c in columns]))
+
+
+def score_all(store: RiskStore, version: str = DEFAULT_VERSION) -> JobResult:
+    """Re-score every driver with the daily model from the online store, in one batch."""
+    model = get_model("daily", version)
+    ledger = Ledger(store.paths.ledger_db)
+    with recorded(ledger, "score_all") as out:
+        started = time.perf_counter()
+        ids = store.roster()["driver_id"].to_numpy(np.int64)
+        values = store.online(store.service(DAILY_SERVICE), [{"driver_id": int(i)} for i in ids],
+                              with_event_timestamps=True)
+        review = review_reasons(values, model.features, utc_now())
+        scores, decisions = decide_rows(model, feature_matrix(values, model.features), review)
+        ledger.record_scores(int(out["job_id"]), version, ids,
+                             [None if np.isnan(s) else float(s) for s in scores], list(decisions))
+        out["rows"] = len(ids)
+    counts = pd.Series(decisions).value_counts().to_dict()
+    return JobResult("score_all", len(ids), time.perf_counter() - started, {"decisions": counts})
+
+
+# --- Launched states ---------------------------------------------------------------------
+
+def set_state(store: RiskStore, state: str, launched: bool) -> None:
+    """Launch or retire a state: one push, seen by the next onboarding request."""
+    row = pd.DataFrame({"state": [normalise_state(state)], F.IS_LAUNCHED: [int(launched)],
+                        "event_timestamp": [pd.Timestamp(utc_now())]})
+    with store.writing():
+        store.push(STATES_PUSH, store.paths.states_dir, _timestamps(row, utc_now()), STATES_SCHEMA)
+
+
+def launched_states(store: RiskStore) -> list[str]:
+    """States launched now, from the online store (what the model sees)."""
+    states = sorted(USPS_STATES)
+    values = store.online([f"launched_states:{F.IS_LAUNCHED}"], [{"state": s} for s in states])
+    return [s for s, flag in zip(states, values[F.IS_LAUNCHED]) if flag]
+
+
+# --- Cadence, bootstrap, reset -----------------------------------------------------------
+
+def cadence_tick(store: RiskStore, tick: int, progress: Progress | None = None) -> list[JobResult]:
+    """One simulated day: activity -> batch job -> materialize -> score every driver."""
+    step = progress or (lambda *_: None)
+    now = utc_now()
+    ids = store.roster()["driver_id"].to_numpy(np.int64)
+    step(0, 4, "simulating a day of driver activity")
+    day = simulate_day(store, now, ids, pick_risky(ids, seed=tick), seed=tick)
+    step(1, 4, "batch job: yesterday's stats and flags")
+    batch = batch_job(store, now)
+    step(2, 4, "materializing into the online store")
+    mat = materialize(store)
+    step(3, 4, "scoring every driver")
+    scored = score_all(store)
+    step(4, 4, "done")
+    return [day, batch, mat, scored]
+
+
+def materialize(store: RiskStore, progress: Progress | None = None) -> JobResult:
+    with recorded(Ledger(store.paths.ledger_db), "materialize") as out:
+        started = time.perf_counter()
+        views = store.materialize(progress=progress)
+        out["rows"] = len(views)
+    return JobResult("materialize", len(views), time.perf_counter() - started, {"views": views})
+
+
+def bootstrap(
+    store: RiskStore, drivers: int = settings.DEFAULT_DRIVERS, seed: int = settings.DEFAULT_SEED,
+    progress: Progress | None = None,
+) -> list[JobResult]:
+    """A clean demo world: states, a seeded population and a day of activity, applied,
+    batch-processed, materialized and scored."""
+    if drivers < 1:
+        raise ValueError("drivers: expected at least 1")
+    step = progress or (lambda *_: None)
+    total = 6
+    reset(store)
+    now = utc_now()
+    ids = np.arange(settings.FIRST_DRIVER_ID, settings.FIRST_DRIVER_ID + drivers, dtype=np.int64)
+    ledger = Ledger(store.paths.ledger_db)
+    step(0, total, f"generating {drivers} drivers with feast.driver_test_data")
+    with store.writing():
+        identities = seeded_identities(ids, seed)
+        signups = identities.assign(
+            signup_state=np.random.default_rng(seed).choice(SEEDED_STATES, len(ids)),
+            **{F.SSN_DRIVER_ID: ids, F.DL_DRIVER_ID: ids},
+            event_timestamp=pd.Timestamp(now - timedelta(days=1)),
+        )
+        write_part(store.paths.signups_dir, _timestamps(signups, now), SIGNUPS_SCHEMA, "seed.parquet")
+        states = pd.DataFrame({"state": list(SEEDED_STATES), F.IS_LAUNCHED: 1,
+                               "event_timestamp": pd.Timestamp(now - timedelta(days=1))})
+        write_part(store.paths.states_dir, _timestamps(states, now), STATES_SCHEMA, "seed.parquet")
+        ledger.reserve_driver_ids(int(ids.max()))
+    day = simulate_day(store, now, ids, pick_risky(ids, seed), seed)
+    step(1, total, "batch job: yesterday's stats and flags")
+    batch = batch_job(store, now)
+    step(2, total, "feast apply: registry and online tables")
+    with recorded(ledger, "apply") as out:
+        store.apply()
+        out["rows"] = len(store.fs.list_feature_views())
+    step(3, total, "materializing into the online store")
+    mat = materialize(store, progress=lambda d, n, view: step(3, total, f"materializing {view} ({d}/{n})"))
+    step(4, total, "scoring every driver")
+    scored = score_all(store)
+    step(total, total, "ready")
+    return [day, batch, mat, scored]
+
+
+def reset(store: RiskStore) -> None:
+    """Delete everything generated (keeps the data dir's README)."""
+    with store.writing():
+        for path in store.paths.root.iterdir():
+            if path.name in ("README.md", store.paths.write_lock.name):
+                continue
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        store.forget()

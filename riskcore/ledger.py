@@ -1,0 +1,140 @@
+"""The durable ledger: decision log, job history, batch scores and driver-id allocation.
+
+SQLite in WAL mode: appends from many threads and processes are atomic and durable, and a
+killed writer leaves the previous rows intact. Only tokens and masked values are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    score REAL,
+    decision TEXT NOT NULL,
+    driver_id INTEGER,
+    detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    outcome TEXT NOT NULL,
+    rows INTEGER,
+    seconds REAL,
+    message TEXT
+);
+CREATE TABLE IF NOT EXISTS scores (
+    run_id INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    driver_id INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    score REAL,
+    decision TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scores_driver ON scores (driver_id, at);
+CREATE TABLE IF NOT EXISTS driver_ids (
+    driver_id INTEGER PRIMARY KEY AUTOINCREMENT
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    def reserve_driver_ids(self, up_to: int) -> None:
+        """Mark ids up to ``up_to`` as taken (the seeded population)."""
+        with self._connect() as conn:
+            conn.execute("INSERT OR IGNORE INTO driver_ids (driver_id) VALUES (?)", (up_to,))
+
+    def next_driver_id(self) -> int:
+        """A new driver id, never reused, even across processes."""
+        with self._connect() as conn:
+            return int(conn.execute("INSERT INTO driver_ids DEFAULT VALUES").lastrowid)
+
+    def log_decision(
+        self, *, kind: str, subject: str, model: str, version: str, score: float | None,
+        decision: str, driver_id: int | None, detail: dict[str, Any],
+    ) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO decisions (at, kind, subject, model, version, score, decision,"
+                " driver_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (_now(), kind, subject, model, version, score, decision, driver_id,
+                 json.dumps(detail, default=str)),
+            )
+
+    def decisions(self, limit: int = 100) -> pd.DataFrame:
+        with self._connect() as conn:
+            return pd.read_sql_query(
+                "SELECT * FROM decisions ORDER BY id DESC LIMIT ?", conn, params=(limit,)
+            )
+
+    def start_job(self, job: str) -> int:
+        with self._connect() as conn:
+            return int(conn.execute(
+                "INSERT INTO jobs (job, started, outcome) VALUES (?, ?, 'running')", (job, _now())
+            ).lastrowid)
+
+    def finish_job(self, job_id: int, outcome: str, rows: int | None, seconds: float, message: str = "") -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE jobs SET finished = ?, outcome = ?, rows = ?, seconds = ?, message = ?"
+                " WHERE id = ?",
+                (_now(), outcome, rows, round(seconds, 3), message, job_id),
+            )
+
+    def jobs(self, limit: int = 50) -> pd.DataFrame:
+        with self._connect() as conn:
+            return pd.read_sql_query("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", conn, params=(limit,))
+
+    def record_scores(
+        self, run_id: int, version: str, driver_ids: Sequence[int],
+        scores: Sequence[float | None], decisions: Sequence[str],
+    ) -> None:
+        at = _now()
+        with self._connect() as conn:
+            conn.executemany(
+                "INSERT INTO scores (run_id, at, driver_id, version, score, decision)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, at, int(d), version, s, c) for d, s, c in zip(driver_ids, scores, decisions)],
+            )
+
+    def score_history(self, driver_id: int) -> pd.DataFrame:
+        with self._connect() as conn:
+            return pd.read_sql_query(
+                "SELECT at, score, decision, version FROM scores WHERE driver_id = ? ORDER BY at",
+                conn, params=(driver_id,),
+            )

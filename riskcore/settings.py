@@ -1,0 +1,88 @@
+"""Where things live and which secrets apply: the one home for paths and settings.
+
+Everything is derived from two environment variables so that tests, benchmarks and the app can
+each point at their own data directory without code changes:
+
+- ``RISK_DATA_DIR``: the data directory (default: ``<repo>/data``).
+- ``RISK_PII_KEY``: the HMAC key for PII tokens (default: a documented demo key).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FEATURE_REPO = REPO_ROOT / "feature_repo"
+FEATURE_DEFINITIONS = FEATURE_REPO / "feature_definitions.py"
+FEATURE_STORE_YAML = FEATURE_REPO / "feature_store.yaml"
+
+DATA_DIR_ENV = "RISK_DATA_DIR"
+PII_KEY_ENV = "RISK_PII_KEY"
+DEMO_PII_KEY = "driver-risk-studio-demo-key-change-me"
+
+DEFAULT_DRIVERS = 50
+DEFAULT_SEED = 42
+HISTORY_DAYS = 3
+FIRST_DRIVER_ID = 1001
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every file the product writes, under one data directory."""
+
+    root: Path
+
+    @property
+    def registry_db(self) -> Path:
+        return self.root / "registry.db"
+
+    @property
+    def online_db(self) -> Path:
+        return self.root / "online_store.db"
+
+    @property
+    def hourly_dir(self) -> Path:
+        return self.root / "driver_hourly_stats"
+
+    @property
+    def yesterdays_dir(self) -> Path:
+        return self.root / "driver_yesterdays_stats"
+
+    @property
+    def signups_dir(self) -> Path:
+        return self.root / "signups"
+
+    @property
+    def states_dir(self) -> Path:
+        return self.root / "launched_states"
+
+    @property
+    def ledger_db(self) -> Path:
+        return self.root / "ledger.db"
+
+    @property
+    def write_lock(self) -> Path:
+        return self.root / ".write.lock"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "riskcore.log"
+
+    def source_dirs(self) -> tuple[Path, ...]:
+        return (self.hourly_dir, self.yesterdays_dir, self.signups_dir, self.states_dir)
+
+
+def data_dir() -> Path:
+    """The data directory in force now (read each call so tests can switch it)."""
+    return Path(os.environ.get(DATA_DIR_ENV) or REPO_ROOT / "data").resolve()
+
+
+def paths() -> Paths:
+    return Paths(data_dir())
+
+
+def pii_key() -> bytes:
+    """The HMAC key: the environment wins, else the demo default (documented in the README)."""
+    return (os.environ.get(PII_KEY_ENV) or DEMO_PII_KEY).encode()

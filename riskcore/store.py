@@ -1,0 +1,325 @@
+"""The store facade: one Feast ``FeatureStore`` over one data directory, and the locks its
+writers share.
+
+Design choices that keep it correct under concurrent sessions and killed jobs:
+- every offline source is a directory of parquet parts; a writer adds a part by writing a hidden
+  temporary file and renaming it into place, so readers see whole files only and nothing is
+  rewritten in place (Feast's file offline store rewrites its parquet on each offline push);
+- every write (parts, online pushes, apply, materialize) runs under ``writing()``: a thread lock
+  plus a cross-process file lock;
+- the registry is a SQL registry in SQLite, safe beside ``materialize``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import yaml
+from filelock import FileLock
+
+from riskcore import features as F
+from riskcore import settings
+from riskcore.settings import Paths
+
+if TYPE_CHECKING:
+    from feast import FeatureService, FeatureStore
+
+PROJECT = "driver_risk"
+ONBOARDING_SERVICE = "onboarding"
+DAILY_SERVICE = "daily"
+ROSTER_FEATURE = "driver_signups:signup_state"
+SIGNUPS_PUSH = "signups_push"
+STATES_PUSH = "launched_states_push"
+SEEDED_STATES = ("CA", "FL", "IL", "NY", "SD", "TX", "WA")
+
+_TS = pa.timestamp("us", tz="UTC")
+HOURLY_SCHEMA = pa.schema([
+    ("driver_id", pa.int64()), ("event_timestamp", _TS), ("created", _TS),
+    (F.CONV_RATE, pa.float32()), (F.ACC_RATE, pa.float32()), (F.AVG_DAILY_TRIPS, pa.int64()),
+])
+YESTERDAYS_SCHEMA = pa.schema([
+    ("driver_id", pa.int64()), ("event_timestamp", _TS), ("created", _TS),
+    (F.Y_CONV_RATE, pa.float32()), (F.Y_ACC_RATE, pa.float32()), (F.Y_TRIPS, pa.float32()),
+    *[(flag, pa.int64()) for flag in F.YESTERDAYS_FLAGS],
+])
+SIGNUPS_SCHEMA = pa.schema([
+    ("driver_id", pa.int64()), ("ssn", pa.string()), ("dl", pa.string()),
+    ("signup_state", pa.string()), (F.SSN_DRIVER_ID, pa.int64()), (F.DL_DRIVER_ID, pa.int64()),
+    ("event_timestamp", _TS), ("created", _TS),
+])
+STATES_SCHEMA = pa.schema([
+    ("state", pa.string()), (F.IS_LAUNCHED, pa.int64()),
+    ("event_timestamp", _TS), ("created", _TS),
+])
+
+# One (thread lock, file lock) pair per data directory and process. The FileLock object must be
+# shared too: a second FileLock on the same path in the same thread would wait for itself.
+_LOCKS: dict[Path, tuple[threading.RLock, FileLock]] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+class StoreNotReady(RuntimeError):
+    """The store has not been bootstrapped (or part of it is missing): say what to run."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class ViewStatus:
+    name: str
+    online_rows: int | None
+    newest_event: datetime | None
+    last_materialized: datetime | None
+    ttl: timedelta | None
+
+    @property
+    def age(self) -> timedelta | None:
+        return utc_now() - self.newest_event if self.newest_event else None
+
+    @property
+    def fresh(self) -> bool | None:
+        """Whether the newest online value is within the view's TTL (None: no TTL)."""
+        if not self.ttl or self.age is None:
+            return None
+        return self.age <= self.ttl
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    data_dir: Path
+    registry_applied: bool
+    views: tuple[ViewStatus, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def ready(self) -> bool:
+        return self.registry_applied and not self.problems
+
+
+def write_part(directory: Path, table: pd.DataFrame, schema: pa.Schema, name: str | None = None) -> Path:
+    """Add one parquet part to a source directory atomically (temp file, fsync, rename)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    arrow = pa.Table.from_pandas(table[schema.names], schema=schema, preserve_index=False)
+    final = directory / (name or f"part-{utc_now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet")
+    temp = directory / f".{final.name}.{uuid.uuid4().hex}.tmp"
+    with open(temp, "wb") as sink:
+        pq.write_table(arrow, sink)
+        sink.flush()
+        os.fsync(sink.fileno())
+    os.replace(temp, final)
+    return final
+
+
+def read_parts(directory: Path, columns: Sequence[str] | None = None, filter: Any = None) -> pd.DataFrame:
+    """Read a source directory (hidden temporary files are ignored by pyarrow)."""
+    if not directory.is_dir() or not any(directory.glob("*.parquet")):
+        return pd.DataFrame(columns=list(columns or []))
+    dataset = ds.dataset(directory, format="parquet", exclude_invalid_files=False)
+    return dataset.to_table(columns=list(columns) if columns else None, filter=filter).to_pandas()
+
+
+class RiskStore:
+    """Feast plus our data directory. Thread-safe; create one per process and share it."""
+
+    def __init__(self, paths: Paths | None = None) -> None:
+        self.paths = paths or settings.paths()
+        self._fs: FeatureStore | None = None
+        self._services: dict[str, FeatureService] = {}
+        self._fs_guard = threading.Lock()
+        with _LOCKS_GUARD:
+            if self.paths.root not in _LOCKS:
+                _LOCKS[self.paths.root] = (threading.RLock(), FileLock(str(self.paths.write_lock)))
+            self._thread_lock, self._file_lock = _LOCKS[self.paths.root]
+
+    # --- Feast objects ------------------------------------------------------------------
+
+    def repo_config(self) -> Any:
+        """``feature_store.yaml``, with the registry and online store moved to our data dir."""
+        from feast.repo_config import RepoConfig
+
+        raw = yaml.safe_load(os.path.expandvars(settings.FEATURE_STORE_YAML.read_text()))
+        raw["registry"]["path"] = f"sqlite:///{self.paths.registry_db}"
+        if raw["online_store"].get("type") == "sqlite":
+            raw["online_store"]["path"] = str(self.paths.online_db)
+        config = RepoConfig(**raw)
+        config.repo_path = settings.FEATURE_REPO
+        return config
+
+    @property
+    def fs(self) -> FeatureStore:
+        """The Feast store, created on first use (``import feast`` costs seconds)."""
+        if self._fs is None:
+            with self._fs_guard:
+                if self._fs is None:
+                    from feast import FeatureStore
+
+                    self.paths.root.mkdir(parents=True, exist_ok=True)
+                    self._fs = FeatureStore(config=self.repo_config())
+        return self._fs
+
+    def service(self, name: str) -> FeatureService:
+        if name not in self._services:
+            self._services[name] = self.fs.get_feature_service(name)
+        return self._services[name]
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Serialise writers: threads of this process, then other processes."""
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        with self._thread_lock, self._file_lock:
+            yield
+
+    def require_ready(self) -> None:
+        """Cheap check (no Feast import) that a bootstrap has run."""
+        if not self.paths.registry_db.exists():
+            raise StoreNotReady(
+                f"the store in {self.paths.root} is not set up: run `riskcore bootstrap`"
+            )
+
+    def forget(self) -> None:
+        """Drop the cached Feast objects (after a reset deleted the registry)."""
+        with self._fs_guard:
+            self._fs = None
+            self._services.clear()
+
+    # --- Registry and materialization -----------------------------------------------------
+
+    def definitions(self) -> list[Any]:
+        """Every Feast object in ``feature_repo/feature_definitions.py``."""
+        from feast import Entity, FeatureService, FeatureView
+        from feast.data_source import DataSource
+        from feast.on_demand_feature_view import OnDemandFeatureView
+
+        spec = importlib.util.spec_from_file_location("feature_definitions", settings.FEATURE_DEFINITIONS)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        kinds = (Entity, FeatureView, OnDemandFeatureView, FeatureService, DataSource)
+        return [obj for obj in vars(module).values() if isinstance(obj, kinds)]
+
+    def apply(self) -> None:
+        """Register the definitions and create the online tables (as ``feast apply``)."""
+        with self.writing():
+            self.fs.apply(self.definitions())
+            self._services.clear()
+
+    def registry_applied(self) -> bool:
+        if not self.paths.registry_db.exists():
+            return False
+        try:
+            self.fs.refresh_registry()
+            return bool(self.fs.list_feature_services())
+        except Exception:  # noqa: BLE001 - a broken registry is "not applied", reported by status
+            return False
+
+    def materialize(
+        self, end: datetime | None = None, progress: Callable[[int, int, str], None] | None = None
+    ) -> list[str]:
+        """Incremental materialization view by view, reporting ``(done, total, view)``."""
+        end = end or utc_now()
+        with self.writing():
+            views = [fv.name for fv in self.fs.list_feature_views()]
+            for done, name in enumerate(views):
+                if progress:
+                    progress(done, len(views), name)
+                self.fs.materialize_incremental(end_date=end, feature_views=[name])
+            if progress:
+                progress(len(views), len(views), "done")
+        return views
+
+    # --- Writes -------------------------------------------------------------------------
+
+    def push(self, push_source: str, directory: Path, rows: pd.DataFrame, schema: pa.Schema) -> None:
+        """The closed loop: offline part first (durable), then the online store.
+
+        Callers hold ``writing()``. If the process dies between the two, the row is offline
+        and the next materialization brings it online.
+        """
+        from feast.data_source import PushMode
+
+        write_part(directory, rows, schema)
+        self.fs.push(push_source, rows[schema.names], to=PushMode.ONLINE)
+
+    # --- Reads --------------------------------------------------------------------------
+
+    def online(
+        self,
+        features: Sequence[str] | FeatureService,
+        entity_rows: Sequence[Mapping[str, Any]],
+        with_event_timestamps: bool = False,
+    ) -> dict[str, list[Any]]:
+        # full_feature_names=False: Feast silently drops python-mode on-demand outputs otherwise.
+        response = self.fs.get_online_features(
+            features=features if not isinstance(features, (list, tuple)) else list(features),
+            entity_rows=list(entity_rows),
+            full_feature_names=False,
+        )
+        return response.to_dict(include_event_timestamps=with_event_timestamps)
+
+    def historical(self, entity_df: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+        """Point-in-time correct values as of each row's ``event_timestamp``."""
+        job = self.fs.get_historical_features(entity_df=entity_df, features=list(features))
+        return job.to_df()
+
+    def roster(self) -> pd.DataFrame:
+        """Every approved driver (driver_id, signup_state), from the signups source."""
+        table = read_parts(self.paths.signups_dir, ["driver_id", "signup_state"])
+        return table.drop_duplicates("driver_id").sort_values("driver_id").reset_index(drop=True)
+
+    # --- Status -------------------------------------------------------------------------
+
+    def status(self) -> StoreStatus:
+        """What is applied, materialized and fresh; ``problems`` says what to repair."""
+        problems: list[str] = []
+        missing = [d.name for d in self.paths.source_dirs() if not d.is_dir()]
+        if missing:
+            problems.append(f"missing data: {', '.join(missing)} (run `riskcore bootstrap`)")
+        applied = self.registry_applied()
+        if not applied:
+            problems.append("registry not applied (run `riskcore bootstrap`)")
+            return StoreStatus(self.paths.root, False, (), tuple(problems))
+        if not self.paths.online_db.exists() and self.fs.config.online_store.type == "sqlite":
+            problems.append("online store missing (run `riskcore materialize` after `apply`)")
+        views = tuple(self._view_status(fv) for fv in self.fs.list_feature_views())
+        return StoreStatus(self.paths.root, True, views, tuple(problems))
+
+    def _view_status(self, fv: Any) -> ViewStatus:
+        rows, newest = self._online_table_stats(fv.name)
+        return ViewStatus(
+            name=fv.name,
+            online_rows=rows,
+            newest_event=newest,
+            last_materialized=fv.most_recent_end_time,
+            ttl=fv.ttl if fv.ttl and fv.ttl.total_seconds() > 0 else None,
+        )
+
+    def _online_table_stats(self, view: str) -> tuple[int | None, datetime | None]:
+        """Row count and newest event time of a view in the SQLite online store."""
+        if not self.paths.online_db.exists():
+            return None, None
+        table = f"{PROJECT}_{view}"
+        with sqlite3.connect(f"file:{self.paths.online_db}?mode=ro", uri=True) as conn:
+            try:
+                rows, newest = conn.execute(
+                    f'SELECT COUNT(DISTINCT entity_key), MAX(event_ts) FROM "{table}"'  # noqa: S608
+                ).fetchone()
+            except sqlite3.OperationalError:
+                return None, None
+        stamp = pd.Timestamp(newest, unit="s", tz="UTC").to_pydatetime() if newest else None
+        return int(rows), stamp
