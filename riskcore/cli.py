@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from riskcore import settings
@@ -185,19 +185,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from riskcore.decisions import UnknownDriver
     from riskcore.store import StoreNotReady
 
-    settings.paths().root.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(filename=settings.paths().log_file, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings.paths().root.is_dir():
+        # delay=True: the file is only created when something is logged.
+        handler = logging.FileHandler(settings.paths().log_file, delay=True)
+        logging.basicConfig(handlers=[handler], level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # Feast prints progress to stdout; keep stdout for our output only.
-    out: Callable[[str], None] = print
     try:
         with contextlib.redirect_stdout(sys.stderr):
             payload, text = _run(args)
     except (InvalidInput, UnknownDriver, StoreNotReady, ValueError) as exc:
+        # Bad input writes nothing, not even a log line.
         print(f"error: {exc}", file=sys.stderr)
-        log.warning("%s failed: %s", args.command, exc)
         return 2
-    out(json.dumps(payload, default=str, indent=2) if args.json else text)
+    print(json.dumps(payload, default=str, indent=2) if args.json else text)
     return 0
 
 

@@ -29,5 +29,8 @@ def mask_ssn(ssn_digits: str) -> str:
 
 
 def mask_licence(licence: str) -> str:
-    """Stars for all but the last two characters, so two licences can still be told apart."""
-    return "*" * max(len(licence) - 2, 2) + licence[-2:]
+    """Stars for all but the last two characters, so two licences can still be told apart;
+    a short licence is starred whole, since two characters of it would reveal too much."""
+    if len(licence) <= 4:
+        return "****"
+    return "*" * (len(licence) - 2) + licence[-2:]

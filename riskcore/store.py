@@ -209,7 +209,16 @@ class RiskStore:
         spec = importlib.util.spec_from_file_location("feature_definitions", settings.FEATURE_DEFINITIONS)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        # The definitions take their source paths from the settings: point them at this store.
+        previous = os.environ.get(settings.DATA_DIR_ENV)
+        os.environ[settings.DATA_DIR_ENV] = str(self.paths.root)
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            if previous is None:
+                os.environ.pop(settings.DATA_DIR_ENV)
+            else:
+                os.environ[settings.DATA_DIR_ENV] = previous
         kinds = (Entity, FeatureView, OnDemandFeatureView, FeatureService, DataSource)
         return [obj for obj in vars(module).values() if isinstance(obj, kinds)]
 
@@ -273,9 +282,13 @@ class RiskStore:
         return response.to_dict(include_event_timestamps=with_event_timestamps)
 
     def historical(self, entity_df: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
-        """Point-in-time correct values as of each row's ``event_timestamp``."""
-        job = self.fs.get_historical_features(entity_df=entity_df, features=list(features))
-        return job.to_df()
+        """Point-in-time correct values as of each row's ``event_timestamp``, one row per
+        requested row in the same order (Feast's dask store drops rows that match nothing,
+        which would hide "no value yet" and "expired"; they come back here as missing)."""
+        asked = entity_df.reset_index(drop=True).assign(request_row=lambda f: range(len(f)))
+        found = self.fs.get_historical_features(entity_df=asked, features=list(features)).to_df()
+        values = found.drop(columns=list(entity_df.columns)).set_index("request_row")
+        return entity_df.reset_index(drop=True).join(values.reindex(range(len(asked))))
 
     def roster(self) -> pd.DataFrame:
         """Every approved driver (driver_id, signup_state), from the signups source."""

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""One-command set-up for a fresh clone (needs only Python 3.11+):
+
+    python3 dev.py app     # create .venv, install, run the dashboard (bootstraps on first run)
+    python3 dev.py test    # create .venv, install, run every test
+    python3 dev.py riskcore ARGS...   # the CLI inside the venv
+
+The venv is re-installed only when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".installed-from"
+
+
+def ensure_venv() -> None:
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print("creating .venv …", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("installing the project and its test extra …", flush=True)
+    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "-q", "-e", f"{ROOT}[test]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("app", "test", "riskcore"):
+        print(__doc__)
+        return 2
+    ensure_venv()
+    command, rest = argv[0], argv[1:]
+    if command == "app":
+        args = [str(BIN / "streamlit"), "run", str(ROOT / "streamlit_app.py"), *rest]
+    elif command == "test":
+        args = [str(BIN / "python"), "-m", "pytest", *rest]
+    else:
+        args = [str(BIN / "riskcore"), *rest]
+    os.chdir(ROOT)
+    return subprocess.call(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

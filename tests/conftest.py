@@ -1,0 +1,63 @@
+"""Shared fixtures: a bootstrapped demo world in a temporary data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from riskcore import cli, jobs, settings
+from riskcore.decisions import Decisions
+from riskcore.store import RiskStore
+
+WORLD_DRIVERS = 20
+
+
+@pytest.fixture(scope="session")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store bootstrapped once per session (tests that mutate it restore what they change)."""
+    root = tmp_path_factory.mktemp("world")
+    previous = os.environ.get(settings.DATA_DIR_ENV)
+    os.environ[settings.DATA_DIR_ENV] = str(root)
+    jobs.bootstrap(RiskStore(settings.Paths(root)), drivers=WORLD_DRIVERS)
+    if previous is None:
+        os.environ.pop(settings.DATA_DIR_ENV)
+    else:
+        os.environ[settings.DATA_DIR_ENV] = previous
+    return root
+
+
+@pytest.fixture()
+def world(world_dir: Path, monkeypatch: pytest.MonkeyPatch) -> RiskStore:
+    monkeypatch.setenv(settings.DATA_DIR_ENV, str(world_dir))
+    return RiskStore(settings.Paths(world_dir))
+
+
+@pytest.fixture()
+def decisions(world: RiskStore) -> Decisions:
+    return Decisions(world)
+
+
+@pytest.fixture()
+def fresh_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RiskStore:
+    """A store of its own, for tests that need a clean or broken world."""
+    monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path))
+    return RiskStore(settings.Paths(tmp_path))
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, object, str]:
+    """Run the CLI in-process with --json; returns (exit code, parsed stdout, stderr)."""
+    code = cli.main(["--json", *args])
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out) if code == 0 and captured.out.strip() else None
+    return code, payload, captured.err
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under a directory with its size and mtime: to prove nothing was written."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".write.lock"
+    }

@@ -1,0 +1,210 @@
+"""End to end through the CLI and riskcore on a real Feast store in a temporary data dir."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, timedelta
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from riskcore import features as F
+from riskcore import jobs, pii
+from riskcore.store import HOURLY_SCHEMA, RiskStore, utc_now, write_part
+from tests.conftest import WORLD_DRIVERS, run_cli, snapshot
+
+ADULT = "1990-01-01"
+
+
+def onboard(capsys, ssn, dl, state="CA", dob=ADULT, *extra):
+    code, payload, err = run_cli(capsys, "onboard", "--dob", dob, "--ssn", ssn, "--dl", dl,
+                                 "--state", state, *extra)
+    assert code == 0, err
+    return payload
+
+
+def test_decision_table_through_the_cli(world, capsys):
+    first = onboard(capsys, "201-11-1111", "N100001")
+    assert (first["decision"], first["score"]) == ("Approved", 0.15)
+    assert first["driver_id"] > 1000 + WORLD_DRIVERS
+
+    again = onboard(capsys, "201111111", "N100002")  # same SSN, new licence
+    assert (again["decision"], again["score"]) == ("Declined", 0.65)
+    assert again["reasons"][0] == "previously seen SSN"
+    assert again["driver_id"] is None
+
+    licence_again = onboard(capsys, "201-11-2222", "n100001")  # licence case-insensitive
+    assert (licence_again["decision"], licence_again["score"]) == ("Approved", 0.4)
+
+    minor = onboard(capsys, "201-11-3333", "N100003", "CA", (date.today() - timedelta(days=365 * 17)).isoformat())
+    assert (minor["decision"], minor["reasons"][0]) == ("Declined", "under 18")
+
+    nj = onboard(capsys, "201-11-4444", "N100004", " nj ")
+    assert (nj["decision"], nj["score"], nj["reasons"][0]) == ("Declined", 0.55, "state not launched")
+    assert run_cli(capsys, "states", "launch", "NJ")[1]["launched"].count("NJ") == 1
+    try:
+        launched = onboard(capsys, "201-11-4444", "N100004", "NJ")
+        assert (launched["decision"], launched["score"]) == ("Approved", 0.15)
+    finally:
+        assert "NJ" not in run_cli(capsys, "states", "retire", "NJ")[1]["launched"]
+
+    # v0, the original weights: an under-18 in a state that is not launched is approved at 0.03.
+    original = onboard(capsys, "201-11-5555", "N100005", "NJ", "2015-06-01", "--version", "v0")
+    assert (original["decision"], original["score"], original["version"]) == ("Approved", 0.03, "v0")
+
+
+def test_timings_and_vector_are_reported(decisions):
+    from riskcore.validation import OnboardingApplication
+
+    app = OnboardingApplication.parse(date_of_birth=ADULT, ssn="202-22-2222", licence="T1", state="TX")
+    result = decisions.onboard(app, record=False)
+    assert result.vector.tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert result.timings.retrieval_ms > 0 and result.timings.inference_ms > 0
+    assert result.subject == "***-**-2222 / **** / TX"
+
+
+def test_batch_job_makes_a_driver_risky(world, capsys):
+    roster = world.roster()["driver_id"].tolist()
+    quiet = next(d for d in roster if run_cli(capsys, "daily", "--driver-id", str(d))[1]["decision"] == "Approved")
+    before = run_cli(capsys, "daily", "--driver-id", str(quiet))[1]
+    assert before["features"][F.Y_CONV_GT_80] == 0
+
+    assert run_cli(capsys, "simulate-day", "--risky-driver", str(quiet))[0] == 0
+    hourly_only = run_cli(capsys, "daily", "--driver-id", str(quiet))[1]
+    assert hourly_only["features"][F.Y_CONV_GT_80] == 0  # nothing changes before the jobs run
+    assert run_cli(capsys, "batch-job")[0] == 0
+    assert run_cli(capsys, "materialize")[0] == 0
+
+    after = run_cli(capsys, "daily", "--driver-id", str(quiet))[1]
+    assert after["features"][F.Y_TRIPS_LT_10] == 1 and after["features"][F.Y_CONV_GT_80] == 1
+    assert after["score"] == pytest.approx(0.6988, abs=1e-6)
+    assert after["score"] > before["score"]
+    assert after["decision"] == "Declined"
+    assert after["reasons"][0] in ("fewer than 10 trips yesterday", "conversion rate over 80% yesterday")
+
+    # The cadence tick gives everyone a new day; the risky driver is whoever the tick picks.
+    code, results, _ = run_cli(capsys, "tick", "--seed", "7")
+    assert code == 0 and [r["job"] for r in results] == ["simulate_day", "batch_job", "materialize", "score_all"]
+    history = jobs.Ledger(world.paths.ledger_db).score_history(quiet)
+    assert len(history) >= 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["onboard", "--dob", "2999-01-01", "--ssn", "301-11-1111", "--dl", "Z1", "--state", "CA"],
+        ["onboard", "--dob", "1880-01-01", "--ssn", "301-11-1111", "--dl", "Z1", "--state", "CA"],
+        ["onboard", "--dob", "not-a-date", "--ssn", "301-11-1111", "--dl", "Z1", "--state", "CA"],
+        ["onboard", "--dob", ADULT, "--ssn", "30-111-1111", "--dl", "Z1", "--state", "CA"],
+        ["onboard", "--dob", ADULT, "--ssn", "301-11-1111", "--dl", "", "--state", "CA"],
+        ["onboard", "--dob", ADULT, "--ssn", "301-11-1111", "--dl", "Z" * 500, "--state", "CA"],
+        ["onboard", "--dob", ADULT, "--ssn", "301-11-1111", "--dl", "Z1", "--state", "XX"],
+        ["daily", "--driver-id", "abc"],
+        ["daily", "--driver-id", "-4"],
+        ["daily", "--driver-id", "999999"],
+        ["states", "launch", "QQ"],
+        ["states", "launch"],
+        ["simulate-day", "--risky-driver", "999999"],
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(world, capsys, args):
+    before = snapshot(world.paths.root)
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "Traceback" not in err
+    assert snapshot(world.paths.root) == before
+
+
+def test_not_bootstrapped_says_what_to_run(fresh_world, capsys):
+    code, _, err = run_cli(capsys, "daily", "--driver-id", "1001")
+    assert code == 2 and "riskcore bootstrap" in err
+    status = run_cli(capsys, "status")[1]
+    assert status["ready"] is False and "registry not applied" in status["problems"][-1]
+
+
+def test_status_reports_views_rows_and_freshness(world, capsys):
+    status = run_cli(capsys, "status")[1]
+    assert status["ready"] is True
+    views = {v["name"]: v for v in status["views"]}
+    assert set(views) == {"driver_hourly_stats", "driver_yesterdays_stats", "ssn_identity",
+                          "dl_identity", "driver_signups", "launched_states"}
+    assert views["driver_hourly_stats"]["online_rows"] >= WORLD_DRIVERS
+    assert views["driver_hourly_stats"]["fresh"] is True
+    assert views["launched_states"]["online_rows"] >= 7
+
+
+def test_no_raw_pii_anywhere_on_disk(world, capsys):
+    entered = [("212-34-5678", "PIITEST987"), ("21345-6789", "QX-55501")]
+    for ssn, dl in entered:
+        onboard(capsys, ssn, dl)
+        onboard(capsys, ssn, dl + "Z")  # a decline is logged too
+    needles = set()
+    for ssn, dl in entered:
+        digits = ssn.replace("-", "")
+        needles |= {ssn, digits, f"{digits[:3]}-{digits[3:5]}-{digits[5:]}", dl, dl.lower(), dl + "Z"}
+    files = [p for p in world.paths.root.rglob("*") if p.is_file()]
+    assert any(p.name == "ledger.db" for p in files) and any(p.suffix == ".parquet" for p in files)
+    for path in files:
+        blob = path.read_bytes()
+        for needle in needles:
+            assert needle.encode() not in blob, f"raw PII {needle!r} found in {path}"
+    # The tokens themselves did reach the store (the lookups are real).
+    token = pii.tokenize("ssn", "212345678")
+    assert world.online([f"ssn_identity:{F.SSN_DRIVER_ID}"], [{"ssn": token}])[F.SSN_DRIVER_ID][0] is not None
+
+
+def test_point_in_time_correct_historical_retrieval(world):
+    driver = 990_001
+    t1 = pd.Timestamp(utc_now() - timedelta(days=10))
+    t2 = t1 + timedelta(days=5)
+    rows = pd.DataFrame({
+        "driver_id": [driver, driver], "event_timestamp": [t1, t2],
+        F.CONV_RATE: [0.25, 0.75], F.ACC_RATE: [0.5, 0.5], F.AVG_DAILY_TRIPS: [10, 20],
+    })
+    rows["created"] = pd.Timestamp(utc_now())
+    with world.writing():
+        write_part(world.paths.hourly_dir, rows, HOURLY_SCHEMA)
+    asked = pd.DataFrame({
+        "driver_id": [driver] * 5,
+        "event_timestamp": [t1 - timedelta(hours=1), t1 + timedelta(hours=1), t1 + timedelta(days=3),
+                            t2, t2 + timedelta(days=1)],
+    })
+    out = world.historical(asked, [f"driver_hourly_stats:{F.CONV_RATE}", f"driver_hourly_stats:{F.AVG_DAILY_TRIPS}"])
+    out = out.sort_values("event_timestamp")
+    got = [None if pd.isna(v) else round(float(v), 2) for v in out[F.CONV_RATE]]
+    # Before t1: nothing; just after: t1's value; 3 days later: beyond the 2-day TTL; at and
+    # after t2: t2's value, never a value from the future.
+    assert got == [None, 0.25, None, 0.75, 0.75]
+
+
+def test_every_part_file_reads(world):
+    parts = list(world.paths.root.rglob("*.parquet"))
+    assert len(parts) >= 6
+    for part in parts:
+        pq.read_table(part)
+    assert not list(world.paths.root.rglob(".*.tmp"))
+
+
+def test_python_dash_m_entry_point(world):
+    done = subprocess.run([sys.executable, "-m", "riskcore", "states"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("launched states: CA, FL, IL, NY, SD, TX, WA")
+
+
+def test_bootstrap_rejects_an_empty_population(fresh_world, capsys):
+    code, _, err = run_cli(capsys, "bootstrap", "--drivers", "0")
+    assert code == 2 and "drivers" in err
+
+
+def test_reset_then_bootstrap_is_clean(fresh_world):
+    jobs.bootstrap(fresh_world, drivers=5)
+    assert len(fresh_world.roster()) == 5
+    jobs.reset(fresh_world)
+    assert not fresh_world.paths.registry_db.exists()
+    fresh = RiskStore(fresh_world.paths)
+    jobs.bootstrap(fresh, drivers=3)
+    assert fresh.roster()["driver_id"].tolist() == [1001, 1002, 1003]

@@ -1,0 +1,85 @@
+"""Input validation and PII tokenization."""
+
+from datetime import date
+
+import pytest
+
+from riskcore import pii
+from riskcore.validation import InvalidInput, OnboardingApplication, parse_driver_id
+
+GOOD = {"date_of_birth": "1990-01-01", "ssn": "123-45-6789", "licence": "D1234567", "state": "CA",
+        "application_date": "2026-11-26"}
+
+
+def test_good_application_is_normalised():
+    app = OnboardingApplication.parse(**{**GOOD, "ssn": "123456789", "licence": " d12-34 ", "state": " nj\t"})
+    assert (app.ssn, app.licence, app.state) == ("123456789", "D12-34", "NJ")
+    assert app.date_of_birth == date(1990, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("ssn", "12-345-6789", "9 digits"),
+        ("ssn", "", "9 digits"),
+        ("ssn", "1234567890", "9 digits"),
+        ("ssn", "000-12-3456", "not an issuable"),
+        ("ssn", "666-12-3456", "not an issuable"),
+        ("ssn", "923-45-6789", "not an issuable"),
+        ("ssn", "１２３-45-6789", "9 digits"),  # full-width digits
+        ("ssn", "1" * 10_000, "too long"),
+        ("ssn", None, "expected text"),
+        ("licence", "", "required"),
+        ("licence", "   ", "required"),
+        ("licence", "A" * 21, "at most 20"),
+        ("licence", "D12\x00", "letters, digits and dashes"),
+        ("licence", "DÉ123", "letters, digits and dashes"),
+        ("state", "ZZ", "state code"),
+        ("state", "California", "state code"),
+        ("state", "", "state code"),
+        ("date_of_birth", "2990-01-01", "in the future"),
+        ("date_of_birth", "1899-12-31", "before 1900"),
+        ("date_of_birth", "01/02/1990", "YYYY-MM-DD"),
+        ("date_of_birth", "1990-02-30", "YYYY-MM-DD"),
+        ("date_of_birth", "yesterday", "YYYY-MM-DD"),
+    ],
+)
+def test_bad_input_names_the_field_and_never_echoes_it(field, value, message):
+    with pytest.raises(InvalidInput) as caught:
+        OnboardingApplication.parse(**{**GOOD, field: value})
+    assert caught.value.field == field
+    assert message in str(caught.value)
+    if value and len(str(value)) > 3:
+        assert str(value) not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "0", "1.5", "", " ", "٣", True, "9" * 30])
+def test_bad_driver_ids(value):
+    with pytest.raises(InvalidInput, match="driver_id"):
+        parse_driver_id(value)
+
+
+def test_driver_id_accepts_whitespace_and_ints():
+    assert parse_driver_id(" 1001 ") == 1001
+    assert parse_driver_id(1001) == 1001
+
+
+def test_tokens_are_stable_keyed_and_opaque():
+    a = pii.tokenize("ssn", "123456789", key=b"k1")
+    assert a == pii.tokenize("ssn", "123456789", key=b"k1")
+    assert a != pii.tokenize("ssn", "123456789", key=b"k2")
+    assert a != pii.tokenize("dl", "123456789", key=b"k1")
+    assert "123456789" not in a and "6789" not in a
+
+
+def test_token_key_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("RISK_PII_KEY", raising=False)
+    default = pii.tokenize("ssn", "123456789")
+    monkeypatch.setenv("RISK_PII_KEY", "another-key")
+    assert pii.tokenize("ssn", "123456789") != default
+
+
+def test_masks():
+    assert pii.mask_ssn("123456789") == "***-**-6789"
+    assert pii.mask_licence("D1234567") == "******67"
+    assert pii.mask_licence("D123") == "****"
