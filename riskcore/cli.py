@@ -173,10 +173,8 @@ def _status_payload(status: Any) -> dict[str, Any]:
 def _status_text(status: Any) -> str:
     lines = [f"data dir: {status.data_dir}", f"ready: {'yes' if status.ready else 'no'}"]
     lines += [f"problem: {p}" for p in status.problems]
-    for v in status.views:
-        age = f"{v.age.total_seconds() / 3600:.1f} h old" if v.age else "no data"
-        fresh = {True: "fresh", False: "STALE", None: "no ttl"}[v.fresh]
-        lines.append(f"  {v.name:<26} rows={v.online_rows!s:<6} newest {age:<12} {fresh}")
+    if status.views:
+        lines.append(status.table().drop(columns=["newest event"]).to_string(index=False))
     return "\n".join(lines)
 
 

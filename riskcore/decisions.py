@@ -9,7 +9,7 @@ is appended to the ledger with tokens only.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -65,7 +65,6 @@ class Decision:
     timings: Timings
     review: tuple[str, ...] = ()
     driver_id: int | None = None
-    event_times: dict[str, Any] = field(default_factory=dict)
 
     @property
     def top_reason(self) -> str | None:
@@ -114,12 +113,11 @@ def _decide(
     reasons = tuple(model.reasons(vector))
     contributions = model.contributions(vector)
     inference_ms = _ms(start)
-    stamps = {k: v[0] for k, v in values.items() if k.endswith("_event_timestamp")}
     return Decision(
         kind=kind, subject=subject, model=model, features=row, vector=vector,
         score=None if review else score, decision=decision, reasons=reasons,
         contributions=contributions, timings=Timings(retrieval_ms, featurization_ms, inference_ms),
-        review=review, event_times=stamps,
+        review=review,
     )
 
 
@@ -214,8 +212,6 @@ class Decisions:
 
 
 def _with_driver(result: Decision, driver_id: int) -> Decision:
-    from dataclasses import replace
-
     return replace(result, driver_id=driver_id)
 
 

@@ -210,13 +210,19 @@ def launched_states(store: RiskStore) -> list[str]:
 
 # --- Cadence, bootstrap, reset -----------------------------------------------------------
 
-def cadence_tick(store: RiskStore, tick: int, progress: Progress | None = None) -> list[JobResult]:
-    """One simulated day: activity -> batch job -> materialize -> score every driver."""
+def cadence_tick(
+    store: RiskStore, tick: int, progress: Progress | None = None, risky_ids: list[int] | None = None
+) -> list[JobResult]:
+    """One simulated day: activity -> batch job -> materialize -> score every driver.
+
+    ``risky_ids`` chooses who has a bad day (default: a seeded random tenth of the drivers).
+    """
     step = progress or (lambda *_: None)
     now = utc_now()
     ids = store.roster()["driver_id"].to_numpy(np.int64)
+    risky = pick_risky(ids, seed=tick) if risky_ids is None else np.array(risky_ids, dtype=np.int64)
     step(0, 4, "simulating a day of driver activity")
-    day = simulate_day(store, now, ids, pick_risky(ids, seed=tick), seed=tick)
+    day = simulate_day(store, now, ids, risky, seed=tick)
     step(1, 4, "batch job: yesterday's stats and flags")
     batch = batch_job(store, now)
     step(2, 4, "materializing into the online store")

@@ -96,10 +96,11 @@ class Ledger:
                  json.dumps(detail, default=str)),
             )
 
-    def decisions(self, limit: int = 100) -> pd.DataFrame:
+    def decisions(self, limit: int = 100, kind: str | None = None) -> pd.DataFrame:
         with self._connect() as conn:
             return pd.read_sql_query(
-                "SELECT * FROM decisions ORDER BY id DESC LIMIT ?", conn, params=(limit,)
+                "SELECT * FROM decisions WHERE ? IS NULL OR kind = ? ORDER BY id DESC LIMIT ?",
+                conn, params=(kind, kind, limit),
             )
 
     def start_job(self, job: str) -> int:
@@ -130,6 +131,14 @@ class Ledger:
                 "INSERT INTO scores (run_id, at, driver_id, version, score, decision)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [(run_id, at, int(d), version, s, c) for d, s, c in zip(driver_ids, scores, decisions)],
+            )
+
+    def latest_scores(self) -> pd.DataFrame:
+        """The newest batch-scoring run, one row per driver."""
+        with self._connect() as conn:
+            return pd.read_sql_query(
+                "SELECT driver_id, score, decision, version, at FROM scores"
+                " WHERE run_id = (SELECT MAX(run_id) FROM scores) ORDER BY driver_id", conn,
             )
 
     def score_history(self, driver_id: int) -> pd.DataFrame:

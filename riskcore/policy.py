@@ -14,7 +14,7 @@ import numpy as np
 
 from riskcore.features import FEATURE_TTLS
 
-TIMESTAMP_SUFFIX = "_event_timestamp"  # what Feast's to_dict(include_event_timestamps=True) adds
+TIMESTAMP_SUFFIX = "__ts"  # feast.online_response.TIMESTAMP_POSTFIX, without importing Feast
 
 
 def review_reasons(

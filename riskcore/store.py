@@ -111,6 +111,17 @@ class StoreStatus:
     def ready(self) -> bool:
         return self.registry_applied and not self.problems
 
+    def table(self) -> pd.DataFrame:
+        """One row per feature view, for screens and the CLI."""
+        return pd.DataFrame([
+            {"feature view": v.name, "online rows": v.online_rows,
+             "age (h)": None if v.age is None else round(v.age.total_seconds() / 3600, 2),
+             "ttl (h)": v.ttl.total_seconds() / 3600 if v.ttl else None,
+             "freshness": {True: "fresh", False: "STALE", None: "no TTL"}[v.fresh],
+             "newest event": v.newest_event, "last materialized": v.last_materialized}
+            for v in self.views
+        ])
+
 
 def write_part(directory: Path, table: pd.DataFrame, schema: pa.Schema, name: str | None = None) -> Path:
     """Add one parquet part to a source directory atomically (temp file, fsync, rename)."""

@@ -208,3 +208,15 @@ def test_reset_then_bootstrap_is_clean(fresh_world):
     fresh = RiskStore(fresh_world.paths)
     jobs.bootstrap(fresh, drivers=3)
     assert fresh.roster()["driver_id"].tolist() == [1001, 1002, 1003]
+
+
+def test_stale_or_missing_features_go_to_review_not_zero(world, decisions):
+    from riskcore.model import DAILY_V1
+    from riskcore.policy import review_reasons
+
+    values = world.online(decisions.daily_refs(), [{"driver_id": 1001}], with_event_timestamps=True)
+    assert review_reasons(values, DAILY_V1.features, utc_now()) == [[]]
+    later = review_reasons(values, DAILY_V1.features, utc_now() + timedelta(days=3))
+    assert later == [[f"stale: {f}" for f in DAILY_V1.features]]
+    nothing = world.online(decisions.daily_refs(), [{"driver_id": 424242}], with_event_timestamps=True)
+    assert review_reasons(nothing, DAILY_V1.features, utc_now()) == [[f"missing: {f}" for f in DAILY_V1.features]]

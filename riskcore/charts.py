@@ -1,0 +1,82 @@
+"""Chart builders: pure functions from numbers to Altair charts (testable without Streamlit),
+sized for a projector."""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from riskcore.model import Model
+
+APPROVED_COLOUR = "#1a7f37"
+DECLINED_COLOUR = "#cf222e"
+REVIEW_COLOUR = "#9a6700"
+COLOURS = {"Approved": APPROVED_COLOUR, "Declined": DECLINED_COLOUR, "Review": REVIEW_COLOUR}
+
+
+def gauge(score: float | None, threshold: float) -> alt.LayerChart:
+    """A horizontal 0–1 bar with the score and the threshold marked."""
+    value = 0.0 if score is None else score
+    colour = REVIEW_COLOUR if score is None else (APPROVED_COLOUR if value < threshold else DECLINED_COLOUR)
+    track = alt.Chart(pd.DataFrame({"start": [0.0], "end": [1.0]})).mark_bar(
+        color="#e6e6e6", size=38, cornerRadius=6).encode(
+        x=alt.X("start:Q", scale=alt.Scale(domain=[0, 1]), title="risk score"), x2="end:Q")
+    bar = alt.Chart(pd.DataFrame({"start": [0.0], "end": [value]})).mark_bar(
+        color=colour, size=38, cornerRadius=6).encode(x="start:Q", x2="end:Q")
+    rule = alt.Chart(pd.DataFrame({"threshold": [threshold]})).mark_rule(
+        color="black", strokeWidth=3, strokeDash=[6, 3]).encode(x="threshold:Q")
+    label = alt.Chart(pd.DataFrame({"threshold": [threshold], "text": [f"threshold {threshold:g}"]})).mark_text(
+        dy=-30, fontSize=15).encode(x="threshold:Q", text="text:N")
+    return alt.layer(track, bar, rule, label).properties(height=90)
+
+
+def waterfall(model: Model, vector: np.ndarray) -> alt.Chart:
+    """From the intercept, each feature's weight × value, to the (unclipped) score."""
+    steps = [("intercept", model.intercept)] + list(model.contributions(vector).items())
+    rows, running = [], 0.0
+    for name, delta in steps:
+        rows.append({"step": name, "start": running, "end": running + delta, "delta": delta,
+                     "kind": "base" if name == "intercept" else ("raises risk" if delta > 0 else "lowers risk")})
+        running += delta
+    rows.append({"step": "score", "start": 0.0, "end": running, "delta": running, "kind": "score"})
+    frame = pd.DataFrame(rows)
+    order = list(frame["step"])
+    colours = alt.Scale(domain=["base", "raises risk", "lowers risk", "score"],
+                        range=["#8c959f", DECLINED_COLOUR, APPROVED_COLOUR, "#0969da"])
+    bars = alt.Chart(frame).mark_bar(size=34).encode(
+        y=alt.Y("step:N", sort=order, title=None, axis=alt.Axis(labelFontSize=14, labelLimit=320)),
+        x=alt.X("start:Q", title="contribution to the score"), x2="end:Q",
+        color=alt.Color("kind:N", scale=colours, legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["step", alt.Tooltip("delta:Q", format="+.4f")],
+    )
+    rule = alt.Chart(pd.DataFrame({"x": [model.threshold]})).mark_rule(strokeDash=[6, 3]).encode(x="x:Q")
+    return (bars + rule).properties(height=48 * len(frame))
+
+
+def score_history(history: pd.DataFrame, threshold: float) -> alt.LayerChart:
+    frame = history.assign(at=pd.to_datetime(history["at"]))
+    line = alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=90)).encode(
+        x=alt.X("at:T", title="scored at"), y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 1])),
+        tooltip=["at:T", alt.Tooltip("score:Q", format=".3f"), "decision:N", "version:N"],
+    )
+    rule = alt.Chart(pd.DataFrame({"y": [threshold]})).mark_rule(color=DECLINED_COLOUR, strokeDash=[6, 3]).encode(y="y:Q")
+    return (line + rule).properties(height=300)
+
+
+def approval_curve(curve: pd.DataFrame, threshold: float) -> alt.LayerChart:
+    line = alt.Chart(curve).mark_line(strokeWidth=4).encode(
+        x=alt.X("threshold:Q", title="decline threshold"),
+        y=alt.Y("approval_rate:Q", title="share approved", axis=alt.Axis(format="%")),
+        tooltip=[alt.Tooltip("threshold:Q", format=".2f"), alt.Tooltip("approval_rate:Q", format=".1%")],
+    )
+    rule = alt.Chart(pd.DataFrame({"x": [threshold]})).mark_rule(color=DECLINED_COLOUR, strokeWidth=3).encode(x="x:Q")
+    return (line + rule).properties(height=320)
+
+
+def score_distribution(scores: pd.DataFrame) -> alt.Chart:
+    return alt.Chart(scores.dropna(subset=["score"])).mark_bar().encode(
+        x=alt.X("score:Q", bin=alt.Bin(step=0.05), title="daily score"),
+        y=alt.Y("count():Q", title="drivers"),
+        color=alt.Color("decision:N", scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values()))),
+    ).properties(height=260)

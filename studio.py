@@ -1,0 +1,147 @@
+"""Streamlit glue shared by the pages: the shared services, navigation, first-run bootstrap,
+job progress and the decision display. Layout only; every number comes from ``riskcore``."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from riskcore import charts, jobs
+from riskcore.decisions import Decision, Decisions, UnknownDriver
+from riskcore.runner import JobRunner
+from riskcore.store import RiskStore, StoreNotReady
+from riskcore.validation import InvalidInput
+
+# (script, label, icon): the one list of pages, in menu order.
+PAGES = (
+    ("streamlit_app.py", "Home", ":material/home:"),
+    ("pages/1_onboarding.py", "Onboard a driver", ":material/person_add:"),
+    ("pages/2_driver_home.py", "Driver home", ":material/directions_car:"),
+    ("pages/3_online_features.py", "Online features", ":material/database:"),
+    ("pages/4_batch_jobs.py", "Batch jobs", ":material/schedule:"),
+    ("pages/5_model.py", "Model", ":material/functions:"),
+    ("pages/6_talk_track.py", "Talk track", ":material/campaign:"),
+)
+CADENCE_SECONDS = 20
+_BOOTSTRAP_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Services:
+    store: RiskStore
+    decisions: Decisions
+    runner: JobRunner
+
+
+@st.cache_resource(show_spinner=False)
+def services() -> Services:
+    """One store, decision service and job runner per server process (all thread-safe)."""
+    store = RiskStore()
+    return Services(store, Decisions(store), JobRunner())
+
+
+def page(title: str, intro: str | None = None) -> Services:
+    """Every page starts here: config, sidebar, first-run bootstrap."""
+    st.set_page_config(page_title=f"{title} · Driver Risk Studio", page_icon=":material/shield:",
+                       layout="wide")
+    svc = services()
+    with st.sidebar:
+        st.markdown("### Driver Risk Studio")
+        for script, label, icon in PAGES:
+            st.page_link(script, label=label, icon=icon)
+        st.divider()
+        job_badge(svc.runner)
+    ensure_ready(svc)
+    st.title(title)
+    if intro:
+        st.markdown(intro)
+    return svc
+
+
+def ensure_ready(svc: Services) -> None:
+    """Bootstrap the demo store on first start, with visible progress; other sessions wait."""
+    if svc.store.paths.registry_db.exists():
+        return
+    with _BOOTSTRAP_LOCK:
+        if svc.store.paths.registry_db.exists():
+            return
+        with st.status("First start: building the demo feature store…", expanded=True) as status:
+            bar = st.progress(0.0)
+
+            def progress(done: int, total: int, message: str) -> None:
+                bar.progress(done / total, text=message)
+
+            jobs.bootstrap(svc.store, progress=progress)
+            status.update(label="Demo store ready", state="complete", expanded=False)
+
+
+@st.fragment(run_every=1.0)
+def job_badge(runner: JobRunner) -> None:
+    """The running (or last) background job, refreshed every second."""
+    state = runner.state
+    if runner.cadence_running:
+        st.caption(f":material/autorenew: cadence on · tick {runner.cadence_ticks}")
+    if state is None:
+        st.caption("No job has run in this server yet.")
+    elif state.running:
+        st.progress(state.fraction, text=f"{state.name}: {state.message}")
+    elif state.error:
+        st.caption(f":red[{state.name} failed: {state.error}]")
+    else:
+        st.caption(f"Last job: {state.name}, done in {state.seconds:.1f} s")
+
+
+def start_job(svc: Services, name: str, work) -> None:  # type: ignore[no-untyped-def]
+    """Start a background job, or say why not (never two at once)."""
+    if svc.runner.start(name, work):
+        st.toast(f"Started {name}", icon=":material/play_arrow:")
+    else:
+        st.warning(f"{svc.runner.state.name} is still running; try again when it finishes.")
+
+
+def friendly(exc: Exception) -> str:
+    """A sentence for a predictable failure."""
+    if isinstance(exc, (InvalidInput, UnknownDriver)):
+        return str(exc)
+    if isinstance(exc, StoreNotReady):
+        return f"The feature store is not ready: {exc}. Use **Reset demo** on the Home page."
+    return f"Something went wrong ({type(exc).__name__}). The demo data is intact; try again or reset the demo."
+
+
+BANNER = {"Approved": st.success, "Declined": st.error, "Review": st.warning}
+
+
+def show_decision(result: Decision) -> None:
+    """Decision banner, stage timings, gauge, contributions, reasons and the feature vector."""
+    score = "no score" if result.score is None else f"score {result.score:.2f}"
+    reason = f" — {result.top_reason}" if result.decision != "Approved" and result.top_reason else ""
+    BANNER[result.decision](f"## {result.decision} · {score}{reason}")
+    t = result.timings
+    cols = st.columns(4)
+    cols[0].metric("retrieval", f"{t.retrieval_ms:.2f} ms", help="Feast online read, incl. on-demand features")
+    cols[1].metric("featurization", f"{t.featurization_ms:.2f} ms", help="response → numpy vector, missing/stale policy")
+    cols[2].metric("inference", f"{t.inference_ms:.2f} ms", help="score, decision, reasons")
+    cols[3].metric("model", f"{result.model.name} {result.model.version}", help=f"threshold {result.model.threshold}")
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.altair_chart(charts.gauge(result.score, result.model.threshold), width="stretch")
+        st.markdown("**Contributions** (weight × value, from the intercept)")
+        st.altair_chart(charts.waterfall(result.model, result.vector), width="stretch")
+    with right:
+        st.markdown("**Principal reasons**")
+        if result.review:
+            st.markdown("\n".join(f"- {r}" for r in result.review))
+        elif result.reasons:
+            st.markdown("\n".join(f"- {r.text} (+{r.contribution:.2f})" for r in result.reasons))
+        else:
+            st.markdown("- none: nothing raised the score")
+        st.markdown("**Feature vector** (what the model sees: a numpy array)")
+        st.code("np.array([\n" + "".join(f"    {v:g},  # {f}\n" for f, v in zip(result.model.features, result.vector))
+                + "])", language="python")
+
+
+def table(frame: pd.DataFrame, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    st.dataframe(frame, hide_index=True, width="stretch", **kwargs)

@@ -1,0 +1,166 @@
+"""The driver journey in a real browser (Debian's Chromium) against a real `streamlit run`.
+
+Skipped with a reason where Chromium is missing, unless REQUIRE_BROWSER=1 (CI), where a missing
+browser fails. Screenshots of every page land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from riskcore import settings
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = settings.REPO_ROOT / "test-artifacts"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+# Page links read "<icon ligature><label>": match the label at the end.
+NAV = [re.compile(rf"{label}$") for label in
+       ("Home", "Onboard a driver", "Driver home", "Online features", "Batch jobs", "Model", "Talk track")]
+PAGES = {"": "Driver Risk Studio", "onboarding": "Onboard a driver", "driver_home": "Driver home",
+         "online_features": "Online features", "batch_jobs": "Batch jobs & materialization",
+         "model": "Model", "talk_track": "Talk track"}
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)")
+    pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh `streamlit run` on an empty data dir: the first page load bootstraps."""
+    data = tmp_path_factory.mktemp("browser-data")
+    port = free_port()
+    env = {**os.environ, settings.DATA_DIR_ENV: str(data)}
+    log = (tmp_path_factory.mktemp("logs") / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(settings.REPO_ROOT / "streamlit_app.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=settings.REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, "streamlit exited"
+            assert time.monotonic() < deadline, "streamlit did not start in 60 s"
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[Page]:
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    ARTIFACTS.mkdir()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        tab = browser.new_page(viewport={"width": 1600, "height": 2400})
+        tab.set_default_timeout(90_000)
+        yield tab
+        browser.close()
+
+
+def settle(page: Page) -> None:
+    """Wait until the script run is over (no running indicator) and the page has a title."""
+    page.wait_for_selector("h1")
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=90_000)
+
+
+def assert_clean(page: Page) -> None:
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    assert "Traceback" not in page.content()
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_deep_link_first_on_a_fresh_server_shows_the_same_navigation(page: Page, server: str):
+    page.goto(f"{server}/onboarding")
+    settle(page)
+    expect(page.locator("h1").first).to_have_text("Onboard a driver")
+    nav = page.get_by_test_id("stSidebar").get_by_test_id("stPageLink")
+    expect(nav).to_have_text(NAV)
+    expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)  # no auto-generated menu
+    page.goto(server)
+    settle(page)
+    expect(page.get_by_test_id("stSidebar").get_by_test_id("stPageLink")).to_have_text(NAV)
+
+
+def test_onboard_repeat_and_driver_home_journey(page: Page, server: str):
+    page.goto(f"{server}/onboarding")
+    settle(page)
+    page.get_by_role("button", name="Happy path").click()
+    expect(page.get_by_text("Preset Happy path filled in")).to_be_visible()
+    page.get_by_role("button", name="Decide").click()
+    expect(page.get_by_role("heading", name=re.compile(r"^Approved · score 0\.15"))).to_be_visible()
+    assert_clean(page)
+    shot(page, "onboarding-approved")
+    link = page.get_by_role("link", name=re.compile(r"Open driver \d+'s home"))
+    driver = re.search(r"\d+", link.inner_text()).group(0)
+
+    # Same SSN, a new licence: declined, and the reason is on screen.
+    page.get_by_label("Driver's licence").fill("D9999999")
+    page.get_by_role("button", name="Decide").click()
+    expect(page.get_by_role("heading", name=re.compile(r"^Declined · score 0\.65 — previously seen SSN"))).to_be_visible()
+    shot(page, "onboarding-repeat-ssn")
+
+    page.goto(f"{server}/onboarding")
+    settle(page)
+    page.get_by_role("button", name="Happy path").click()
+    expect(page.get_by_text("Preset Happy path filled in")).to_be_visible()
+    page.get_by_role("button", name="Decide").click()
+    expect(page.get_by_role("heading", name=re.compile(r"^Approved"))).to_be_visible()
+    link = page.get_by_role("link", name=re.compile(r"Open driver \d+'s home"))
+    new_driver = re.search(r"\d+", link.inner_text()).group(0)
+    assert new_driver != driver
+    link.click()
+    settle(page)
+    expect(page.get_by_text(f"Driver {new_driver} · daily model")).to_be_visible()
+    # A brand-new driver has no activity: review, not a score of zeros.
+    expect(page.get_by_role("heading", name=re.compile(r"^Review"))).to_be_visible()
+    page.get_by_role("button", name=re.compile("Give this driver a bad day")).click()
+    # The live fragment picks up the batch job + materialization on its own.
+    expect(page.get_by_role("heading", name=re.compile(r"^Declined · score 0\.70"))).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("fewer than 10 trips yesterday (+0.30)")).to_be_visible()
+    assert_clean(page)
+    shot(page, "driver-home-after-batch")
+
+
+@pytest.mark.parametrize(("path", "title"), list(PAGES.items()))
+def test_every_page_renders_cleanly(page: Page, server: str, path: str, title: str):
+    page.goto(f"{server}/{path}")
+    settle(page)
+    expect(page.locator("h1").first).to_have_text(title)
+    assert_clean(page)
+    shot(page, path or "home")
