@@ -111,3 +111,31 @@ def test_launch_a_state_changes_the_what_if(app, world):
         assert svc_decisions.onboard(app_, record=False).decision == "Approved"
     finally:
         jobs.set_state(world, state, launched=False)
+
+
+@pytest.mark.parametrize(
+    ("number", "title", "lands"),
+    [
+        (1, "Onboard a driver", "Preset **Happy path** filled in"),
+        (2, "Driver home", "Driver "),
+        (3, "Model", None),
+        (4, "Onboard a driver", "Preset **Under 18** filled in"),
+        (5, "Online features", None),
+    ],
+)
+def test_talk_track_buttons_open_their_scenario(app, number, title, lands):
+    at = app("pages/6_talk_track.py")
+    at.button(key=f"talk.{number}").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == title
+    shown = banners(at) + " ".join(c.value for c in at.caption)
+    if lands:
+        assert lands in shown
+    if number == 3:
+        metrics = {m.label: m.value for m in at.metric}
+        assert int(metrics["Would be approved if launched"]) >= 1
+    if number == 4:
+        assert at.radio(key="onboard.form.version").value == "v0"
+        at.switch_page("pages/1_onboarding.py")  # AppTest reruns the page it last switched to
+        next(b for b in at.button if b.label == "Decide").click().run()
+        assert "## Approved" in banners(at)  # v0 approves a 16-year-old
