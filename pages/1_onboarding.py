@@ -6,6 +6,7 @@ import streamlit as st
 
 import studio
 from riskcore import scenarios
+from riskcore.api import curl_example
 from riskcore.model import MODELS
 from riskcore.validation import InvalidInput, OnboardingApplication
 
@@ -56,6 +57,7 @@ if submitted:
         st.error(studio.friendly(exc))
     else:
         st.session_state["onboard.last"] = result
+        st.session_state["onboard.curl"] = curl_example(application, version)
         if result.driver_id:
             st.session_state["driver_home.driver"] = result.driver_id
 
@@ -67,3 +69,5 @@ if result := st.session_state.get("onboard.last"):
                    "(a second signup with this SSN or licence is now flagged).")
         st.page_link("pages/2_driver_home.py", label=f"Open driver {result.driver_id}'s home",
                      icon=":material/directions_car:")
+    with st.expander("The same request over HTTP (`riskcore api`)"):
+        st.code(st.session_state["onboard.curl"], language="bash")

@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     decisions.add_argument("--limit", type=int, default=10)
     sub.add_parser("jobs", help="job history")
     sub.add_parser("reset", help="delete all generated data")
+    api = sub.add_parser("api", help="serve the HTTP API (OpenAPI docs at /docs)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
     return parser
 
 
@@ -188,6 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = logging.FileHandler(settings.paths().log_file, delay=True)
         logging.basicConfig(handlers=[handler], level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "api":
+        import uvicorn
+
+        from riskcore.api import create_app
+
+        uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+        return 0
     # Feast prints progress to stdout; keep stdout for our output only.
     try:
         with contextlib.redirect_stdout(sys.stderr):
