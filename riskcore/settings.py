@@ -5,6 +5,8 @@ each point at their own data directory without code changes:
 
 - ``RISK_DATA_DIR``: the data directory (default: ``<repo>/data``).
 - ``RISK_PII_KEY``: the HMAC key for PII tokens (default: a documented demo key).
+- ``RISK_ONLINE_STORE``: ``sqlite`` (default, embedded) or ``redis://HOST:PORT`` for Feast's
+  Redis online store (the scale-out profile; same feature repo, no code change).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ FEATURE_STORE_YAML = FEATURE_REPO / "feature_store.yaml"
 
 DATA_DIR_ENV = "RISK_DATA_DIR"
 PII_KEY_ENV = "RISK_PII_KEY"
+ONLINE_STORE_ENV = "RISK_ONLINE_STORE"
 DEMO_PII_KEY = "driver-risk-studio-demo-key-change-me"
 
 DEFAULT_DRIVERS = 50
@@ -81,6 +84,16 @@ def data_dir() -> Path:
 
 def paths() -> Paths:
     return Paths(data_dir())
+
+
+def online_store() -> dict[str, str] | None:
+    """The online-store override for ``feature_store.yaml``, or None for its SQLite default."""
+    value = os.environ.get(ONLINE_STORE_ENV, "sqlite").strip()
+    if value in ("", "sqlite"):
+        return None
+    if value.startswith("redis://"):
+        return {"type": "redis", "connection_string": value.removeprefix("redis://").rstrip("/")}
+    raise ValueError(f"{ONLINE_STORE_ENV}: expected 'sqlite' or 'redis://HOST:PORT', got {value!r}")
 
 
 def pii_key() -> bytes:

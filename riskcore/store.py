@@ -166,8 +166,7 @@ class RiskStore:
 
         raw = yaml.safe_load(os.path.expandvars(settings.FEATURE_STORE_YAML.read_text()))
         raw["registry"]["path"] = f"sqlite:///{self.paths.registry_db}"
-        if raw["online_store"].get("type") == "sqlite":
-            raw["online_store"]["path"] = str(self.paths.online_db)
+        raw["online_store"] = settings.online_store() or {**raw["online_store"], "path": str(self.paths.online_db)}
         config = RepoConfig(**raw)
         config.repo_path = settings.FEATURE_REPO
         return config
