@@ -53,6 +53,8 @@ else:
     cols[3].metric("Freshness", "all fresh" if not stale else f"{len(stale)} stale")
     for problem in status.problems:
         st.warning(problem)
+    if status.problems and st.button("Repair", icon=":material/build:", type="primary"):
+        studio.start_job(svc, "repair", lambda progress: jobs.repair(svc.store, progress))
     studio.table(status.table())
 
 st.subheader("Reset")

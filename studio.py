@@ -3,13 +3,15 @@ job progress and the decision display. Layout only; every number comes from ``ri
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
 
-from riskcore import charts, jobs
+from riskcore import charts, jobs, settings
 from riskcore.decisions import Decision, Decisions, UnknownDriver
 from riskcore.runner import JobRunner
 from riskcore.store import RiskStore, StoreNotReady
@@ -39,8 +41,19 @@ class Services:
 @st.cache_resource(show_spinner=False)
 def services() -> Services:
     """One store, decision service and job runner per server process (all thread-safe)."""
+    use_secret_pii_key()
     store = RiskStore()
     return Services(store, Decisions(store), JobRunner())
+
+
+def use_secret_pii_key() -> None:
+    """``RISK_PII_KEY`` from Streamlit secrets when the environment does not set it."""
+    try:
+        key = st.secrets.get(settings.PII_KEY_ENV)
+    except (FileNotFoundError, StreamlitSecretNotFoundError):
+        return
+    if key:
+        os.environ.setdefault(settings.PII_KEY_ENV, str(key))
 
 
 def page(title: str, intro: str | None = None) -> Services:
@@ -63,10 +76,10 @@ def page(title: str, intro: str | None = None) -> Services:
 
 def ensure_ready(svc: Services) -> None:
     """Bootstrap the demo store on first start, with visible progress; other sessions wait."""
-    if svc.store.paths.registry_db.exists():
+    if svc.store.paths.ready_marker.exists():
         return
     with _BOOTSTRAP_LOCK:
-        if svc.store.paths.registry_db.exists():
+        if svc.store.paths.ready_marker.exists():
             return
         with st.status("First start: building the demo feature store…", expanded=True) as status:
             bar = st.progress(0.0)

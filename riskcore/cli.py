@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from riskcore import settings
 from riskcore.decisions import Decision
@@ -23,8 +23,15 @@ log = logging.getLogger("riskcore")
 VERSIONS = sorted({version for _, version in MODELS})
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line and exit code 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="riskcore", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="riskcore", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -61,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     decisions.add_argument("--limit", type=int, default=10)
     sub.add_parser("jobs", help="job history")
     sub.add_parser("reset", help="delete all generated data")
+    sub.add_parser("repair", help="fix what `status` reports (interrupted jobs, lost registry or online store)")
     api = sub.add_parser("api", help="serve the HTTP API (OpenAPI docs at /docs)")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
@@ -97,7 +105,7 @@ def _run(args: argparse.Namespace) -> tuple[Any, str]:
 
     store = RiskStore()
     command = args.command
-    if command not in ("bootstrap", "reset", "status"):
+    if command not in ("bootstrap", "reset", "status", "repair"):
         store.require_ready()
 
     if command == "bootstrap":
@@ -151,6 +159,9 @@ def _run(args: argparse.Namespace) -> tuple[Any, str]:
 
         frame = Ledger(store.paths.ledger_db).jobs()
         return frame.to_dict("records"), frame.to_string(index=False)
+    if command == "repair":
+        done = jobs.repair(store, progress=_progress)
+        return {"repaired": done}, done
     if command == "reset":
         jobs.reset(store)
         return {"reset": str(store.paths.root)}, f"reset {store.paths.root}"
@@ -182,7 +193,10 @@ def _status_text(status: Any) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed
+        return int(exc.code or 0)
     from riskcore.decisions import UnknownDriver
     from riskcore.store import StoreNotReady
 

@@ -279,8 +279,33 @@ def bootstrap(
     mat = materialize(store, progress=lambda d, n, view: step(3, total, f"materializing {view} ({d}/{n})"))
     step(4, total, "scoring every driver")
     scored = score_all(store)
+    store.mark_ready()
     step(total, total, "ready")
     return [day, batch, mat, scored]
+
+
+def repair(store: RiskStore, progress: Progress | None = None) -> str:
+    """One action for every detected problem: interrupted jobs, a lost registry or online
+    store, missing data files. Returns what was done."""
+    step = progress or (lambda *_: None)
+    ledger = Ledger(store.paths.ledger_db)
+    interrupted = ledger.interrupted_jobs()
+    ledger.mark_interrupted(interrupted["id"].tolist())
+    sources_missing = any(not any(d.glob("*.parquet")) for d in store.paths.source_dirs())
+    if not store.paths.ready_marker.exists() or sources_missing:
+        bootstrap(store, progress=progress)
+        return "rebuilt the demo world (its data was incomplete)"
+    step(0, 3, "feast apply: registry and online tables")
+    store.forget()
+    store.apply()
+    step(1, 3, "rebuilding the online store from the offline data")
+    with recorded(ledger, "materialize") as out:
+        out["rows"] = len(store.rematerialize())
+    step(2, 3, "scoring every driver")
+    score_all(store)
+    step(3, 3, "done")
+    jobs_done = f"; marked {len(interrupted)} interrupted job(s)" if len(interrupted) else ""
+    return f"re-applied the registry and rebuilt the online store{jobs_done}"
 
 
 def reset(store: RiskStore) -> None:

@@ -7,6 +7,7 @@ killed writer leaves the previous rows intact. Only tokens and masked values are
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job TEXT NOT NULL,
+    pid INTEGER,
     started TEXT NOT NULL,
     finished TEXT,
     outcome TEXT NOT NULL,
@@ -52,6 +54,20 @@ CREATE TABLE IF NOT EXISTS driver_ids (
     driver_id INTEGER PRIMARY KEY AUTOINCREMENT
 );
 """
+
+
+# Jobs running in this process right now (a 'running' row of ours not in here was interrupted).
+_ACTIVE: set[int] = set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _now() -> str:
@@ -105,17 +121,36 @@ class Ledger:
 
     def start_job(self, job: str) -> int:
         with self._connect() as conn:
-            return int(conn.execute(
-                "INSERT INTO jobs (job, started, outcome) VALUES (?, ?, 'running')", (job, _now())
+            job_id = int(conn.execute(
+                "INSERT INTO jobs (job, pid, started, outcome) VALUES (?, ?, ?, 'running')",
+                (job, os.getpid(), _now()),
             ).lastrowid)
+        _ACTIVE.add(job_id)
+        return job_id
 
     def finish_job(self, job_id: int, outcome: str, rows: int | None, seconds: float, message: str = "") -> None:
+        _ACTIVE.discard(job_id)
         with self._connect() as conn:
             conn.execute(
                 "UPDATE jobs SET finished = ?, outcome = ?, rows = ?, seconds = ?, message = ?"
                 " WHERE id = ?",
                 (_now(), outcome, rows, round(seconds, 3), message, job_id),
             )
+
+    def interrupted_jobs(self) -> pd.DataFrame:
+        """Jobs marked running whose process is gone (killed, crashed, laptop closed)."""
+        if not self.path.exists():
+            return pd.DataFrame(columns=["id", "job", "started"])
+        with self._connect() as conn:
+            running = pd.read_sql_query("SELECT id, job, pid, started FROM jobs WHERE outcome = 'running'", conn)
+        gone = [not _alive(int(pid)) if pid != os.getpid() else job_id not in _ACTIVE
+                for job_id, pid in zip(running["id"], running["pid"])]
+        return running[gone].drop(columns=["pid"]) if len(running) else running
+
+    def mark_interrupted(self, job_ids: list[int]) -> None:
+        with self._connect() as conn:
+            conn.executemany("UPDATE jobs SET outcome = 'interrupted', finished = ? WHERE id = ?",
+                             [(_now(), int(i)) for i in job_ids])
 
     def jobs(self, limit: int = 50) -> pd.DataFrame:
         with self._connect() as conn:

@@ -70,6 +70,11 @@ class Paths:
         return self.root / ".write.lock"
 
     @property
+    def ready_marker(self) -> Path:
+        """Written last by a bootstrap: without it the store is not (fully) set up."""
+        return self.root / "BOOTSTRAPPED"
+
+    @property
     def log_file(self) -> Path:
         return self.root / "riskcore.log"
 

@@ -196,11 +196,18 @@ class RiskStore:
             yield
 
     def require_ready(self) -> None:
-        """Cheap check (no Feast import) that a bootstrap has run."""
-        if not self.paths.registry_db.exists():
+        """Cheap check (no Feast import) that a bootstrap has completed."""
+        if not self.paths.ready_marker.exists():
             raise StoreNotReady(
-                f"the store in {self.paths.root} is not set up: run `riskcore bootstrap`"
+                f"the store in {self.paths.root} is not set up (or its bootstrap was interrupted):"
+                " run `riskcore bootstrap`"
             )
+
+    def mark_ready(self) -> None:
+        """The last step of a bootstrap (atomic, so a killed bootstrap never looks complete)."""
+        temp = self.paths.root / f".{self.paths.ready_marker.name}.tmp"
+        temp.write_text(utc_now().isoformat())
+        os.replace(temp, self.paths.ready_marker)
 
     def forget(self) -> None:
         """Drop the cached Feast objects (after a reset deleted the registry)."""
@@ -262,6 +269,19 @@ class RiskStore:
                 progress(len(views), len(views), "done")
         return views
 
+    def rematerialize(self, progress: Callable[[int, int, str], None] | None = None) -> list[str]:
+        """Rebuild the online store from the offline data, ignoring what was materialized
+        before (after the online store or the registry was lost)."""
+        end = utc_now()
+        with self.writing():
+            views = self.fs.list_feature_views()
+            for done, view in enumerate(views):
+                if progress:
+                    progress(done, len(views), view.name)
+                start = end - (view.ttl if view.ttl and view.ttl.total_seconds() else timedelta(days=366))
+                self.fs.materialize(start_date=start, end_date=end, feature_views=[view.name])
+        return [v.name for v in views]
+
     # --- Writes -------------------------------------------------------------------------
 
     def push(self, push_source: str, directory: Path, rows: pd.DataFrame, schema: pa.Schema) -> None:
@@ -308,18 +328,27 @@ class RiskStore:
     # --- Status -------------------------------------------------------------------------
 
     def status(self) -> StoreStatus:
-        """What is applied, materialized and fresh; ``problems`` says what to repair."""
+        """What is applied, materialized and fresh; ``problems`` says what is wrong and the fix."""
+        from riskcore.ledger import Ledger
+
+        if not self.paths.ready_marker.exists():
+            problem = "not set up, or its bootstrap was interrupted (run `riskcore bootstrap`)"
+            return StoreStatus(self.paths.root, self.registry_applied(), (), (problem,))
         problems: list[str] = []
-        missing = [d.name for d in self.paths.source_dirs() if not d.is_dir()]
+        missing = [d.name for d in self.paths.source_dirs() if not any(d.glob("*.parquet"))]
         if missing:
-            problems.append(f"missing data: {', '.join(missing)} (run `riskcore bootstrap`)")
+            problems.append(f"data files missing: {', '.join(missing)} (run `riskcore repair`)")
+        for job in Ledger(self.paths.ledger_db).interrupted_jobs().itertuples():
+            problems.append(f"{job.job} started {job.started} was interrupted (run `riskcore repair`)")
         applied = self.registry_applied()
         if not applied:
-            problems.append("registry not applied (run `riskcore bootstrap`)")
+            problems.append("registry missing or empty (run `riskcore repair`)")
             return StoreStatus(self.paths.root, False, (), tuple(problems))
-        if not self.paths.online_db.exists() and self.fs.config.online_store.type == "sqlite":
-            problems.append("online store missing (run `riskcore materialize` after `apply`)")
+        if self.fs.config.online_store.type == "sqlite" and not self.paths.online_db.exists():
+            problems.append("online store missing (run `riskcore repair`)")
         views = tuple(self._view_status(fv) for fv in self.fs.list_feature_views())
+        if self.paths.online_db.exists() and any(v.online_rows is None for v in views):
+            problems.append("online store tables missing (run `riskcore repair`)")
         return StoreStatus(self.paths.root, True, views, tuple(problems))
 
     def _view_status(self, fv: Any) -> ViewStatus:

@@ -49,6 +49,7 @@ def fresh_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RiskStore:
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, object, str]:
     """Run the CLI in-process with --json; returns (exit code, parsed stdout, stderr)."""
+    capsys.readouterr()  # drop what earlier in-process calls printed (Feast prints progress)
     code = cli.main(["--json", *args])
     captured = capsys.readouterr()
     payload = json.loads(captured.out) if code == 0 and captured.out.strip() else None

@@ -68,3 +68,74 @@ def test_concurrent_duplicate_ssn_is_approved_once(fresh_world):
         outcomes = list(pool.map(lambda _: service.onboard(app).decision, range(8)))
     assert outcomes.count("Approved") == 1
     assert outcomes.count("Declined") == 7
+
+
+def test_signups_beside_jobs_threads_and_another_process(fresh_world):
+    """8 sessions × 25 signups while materialize, the batch job and cadence ticks run in other
+    threads, and another process signs drivers up and runs a tick through the CLI."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    from riskcore import settings
+
+    jobs.bootstrap(fresh_world, drivers=20)
+    service = Decisions(fresh_world)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def background_jobs() -> None:
+        tick = 100
+        while not stop.is_set():
+            try:
+                jobs.materialize(fresh_world)
+                jobs.batch_job(fresh_world)
+                jobs.cadence_tick(fresh_world, tick)
+                tick += 1
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+                return
+
+    other_ssns = [f"88{n}-55-{2000 + n}" for n in range(5)]
+    script = "; ".join(
+        ["from riskcore import cli"]
+        + [f"assert cli.main(['onboard', '--dob', '1980-01-01', '--ssn', '{s}', '--dl', 'P{n}', '--state', 'TX']) == 0"
+           for n, s in enumerate(other_ssns)]
+        + ["assert cli.main(['tick', '--seed', '9']) == 0"]
+    )
+    env = {**os.environ, settings.DATA_DIR_ENV: str(fresh_world.paths.root)}
+    other = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    worker = threading.Thread(target=background_jobs)
+    worker.start()
+
+    def session(s: int) -> list[int]:
+        ids = []
+        for n in range(SIGNUPS):
+            app = OnboardingApplication.parse(date_of_birth="1985-05-05", ssn=ssn_for(s, n),
+                                              licence=f"B{s}X{n}", state="CA")
+            ids.append(service.onboard(app).driver_id)
+        return ids
+
+    try:
+        with ThreadPoolExecutor(SESSIONS) as pool:
+            driver_ids = [i for ids in pool.map(session, range(SESSIONS)) for i in ids]
+    finally:
+        stop.set()
+        worker.join(timeout=300)
+        _, other_err = other.communicate(timeout=300)
+    assert not errors, errors
+    assert other.returncode == 0, other_err[-2000:]
+    assert None not in driver_ids and len(set(driver_ids)) == SESSIONS * SIGNUPS
+
+    tokens = [pii.tokenize("ssn", ssn_for(s, n)) for s in range(SESSIONS) for n in range(SIGNUPS)]
+    tokens += [pii.tokenize("ssn", s.replace("-", "")) for s in other_ssns]
+    online = fresh_world.online([f"ssn_identity:{F.SSN_DRIVER_ID}"], [{"ssn": t} for t in tokens])
+    assert None not in online[F.SSN_DRIVER_ID]
+    asked = pd.DataFrame({"ssn": tokens, "event_timestamp": pd.Timestamp(utc_now() + timedelta(seconds=1))})
+    assert fresh_world.historical(asked, [f"ssn_identity:{F.SSN_DRIVER_ID}"])[F.SSN_DRIVER_ID].notna().all()
+    for part in fresh_world.paths.root.rglob("*.parquet"):
+        pq.read_table(part)
+    status = fresh_world.status()
+    assert status.ready and status.problems == ()

@@ -101,9 +101,16 @@ def test_batch_job_makes_a_driver_risky(world, capsys):
         ["onboard", "--dob", ADULT, "--ssn", "301-11-1111", "--dl", "", "--state", "CA"],
         ["onboard", "--dob", ADULT, "--ssn", "301-11-1111", "--dl", "Z" * 500, "--state", "CA"],
         ["onboard", "--dob", ADULT, "--ssn", "301-11-1111", "--dl", "Z1", "--state", "XX"],
+        ["onboard", "--dob", ADULT, "--ssn", "301-11-1111", "--dl", "Z1", "--state", "ca\x00"],
+        ["onboard", "--dob", ADULT, "--ssn", "301-11-1111", "--dl", "Zé1", "--state", "CA"],
+        ["onboard", "--dob", ADULT, "--ssn", "301-11-1111", "--dl", "Z\u202e1", "--state", "CA"],
+        ["onboard", "--dob", ADULT, "--ssn", "3" * 100_000, "--dl", "Z1", "--state", "CA"],
+        ["onboard", "--dob", "１９９０-01-01", "--ssn", "301-11-1111", "--dl", "Z1", "--state", "CA"],
+        ["onboard", "--dob", ADULT, "--ssn", "301-11-1111", "--dl", "Z1", "--state", "CA", "--version", "v7"],
         ["daily", "--driver-id", "abc"],
         ["daily", "--driver-id", "-4"],
         ["daily", "--driver-id", "999999"],
+        ["daily", "--driver-id", "１００１"],
         ["states", "launch", "QQ"],
         ["states", "launch"],
         ["simulate-day", "--risky-driver", "999999"],
@@ -122,7 +129,7 @@ def test_not_bootstrapped_says_what_to_run(fresh_world, capsys):
     code, _, err = run_cli(capsys, "daily", "--driver-id", "1001")
     assert code == 2 and "riskcore bootstrap" in err
     status = run_cli(capsys, "status")[1]
-    assert status["ready"] is False and "registry not applied" in status["problems"][-1]
+    assert status["ready"] is False and "run `riskcore bootstrap`" in status["problems"][-1]
 
 
 def test_status_reports_views_rows_and_freshness(world, capsys):

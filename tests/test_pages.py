@@ -139,3 +139,21 @@ def test_talk_track_buttons_open_their_scenario(app, number, title, lands):
         at.switch_page("pages/1_onboarding.py")  # AppTest reruns the page it last switched to
         next(b for b in at.button if b.label == "Decide").click().run()
         assert "## Approved" in banners(at)  # v0 approves a 16-year-old
+
+
+def test_pii_key_can_come_from_streamlit_secrets(app, monkeypatch):
+    import os
+
+    from riskcore import pii
+
+    monkeypatch.delenv(settings.PII_KEY_ENV, raising=False)
+    default = pii.tokenize("ssn", "123456789")
+    at = AppTest.from_file(str(settings.REPO_ROOT / "streamlit_app.py"), default_timeout=TIMEOUT)
+    at.secrets[settings.PII_KEY_ENV] = "a-key-from-secrets"
+    try:
+        at.run()
+        assert not at.exception
+        assert os.environ[settings.PII_KEY_ENV] == "a-key-from-secrets"
+        assert pii.tokenize("ssn", "123456789") != default
+    finally:
+        os.environ.pop(settings.PII_KEY_ENV, None)
