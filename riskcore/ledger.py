@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS driver_ids (
 """
 
 
+# Ledger files whose schema this process has created (WAL mode and schema persist in the file).
+_READY: set[Path] = set()
 # Jobs running in this process right now (a 'running' row of ours not in here was interrupted).
 _ACTIVE: set[int] = set()
 
@@ -83,8 +85,10 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+            if self.path not in _READY or not self.path.exists():
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                _READY.add(self.path)
             with conn:
                 yield conn
         finally:

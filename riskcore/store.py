@@ -138,11 +138,32 @@ def write_part(directory: Path, table: pd.DataFrame, schema: pa.Schema, name: st
 
 
 def read_parts(directory: Path, columns: Sequence[str] | None = None, filter: Any = None) -> pd.DataFrame:
-    """Read a source directory (hidden temporary files are ignored by pyarrow)."""
-    if not directory.is_dir() or not any(directory.glob("*.parquet")):
-        return pd.DataFrame(columns=list(columns or []))
-    dataset = ds.dataset(directory, format="parquet", exclude_invalid_files=False)
-    return dataset.to_table(columns=list(columns) if columns else None, filter=filter).to_pandas()
+    """Read a source directory (hidden temporary files are ignored by pyarrow). Retried once if
+    a compaction removed a part between listing and reading."""
+    for attempt in (1, 2):
+        if not directory.is_dir() or not any(directory.glob("*.parquet")):
+            return pd.DataFrame(columns=list(columns or []))
+        try:
+            dataset = ds.dataset(directory, format="parquet", exclude_invalid_files=False)
+            return dataset.to_table(columns=list(columns) if columns else None, filter=filter).to_pandas()
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def compact(directory: Path, schema: pa.Schema, max_parts: int = 16) -> int:
+    """Merge a directory's parts into one when there are many (each signup adds one). The merged
+    part is written before the old ones go, so a reader sees every row at least once (Feast
+    drops the duplicates). Callers hold ``writing()``. Returns the parts merged."""
+    parts = sorted(directory.glob("*.parquet"))
+    if len(parts) <= max_parts:
+        return 0
+    merged = pa.concat_tables([pq.read_table(p, schema=schema) for p in parts])
+    write_part(directory, merged.to_pandas(), schema, f"compact-{utc_now():%Y%m%dT%H%M%S%f}.parquet")
+    for part in parts:
+        part.unlink()
+    return len(parts)
 
 
 class RiskStore:
@@ -267,6 +288,8 @@ class RiskStore:
                 self.fs.materialize_incremental(end_date=end, feature_views=[name])
             if progress:
                 progress(len(views), len(views), "done")
+            compact(self.paths.signups_dir, SIGNUPS_SCHEMA)
+            compact(self.paths.states_dir, STATES_SCHEMA)
         return views
 
     def rematerialize(self, progress: Callable[[int, int, str], None] | None = None) -> list[str]:
@@ -314,9 +337,12 @@ class RiskStore:
     def historical(self, entity_df: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
         """Point-in-time correct values as of each row's ``event_timestamp``, one row per
         requested row in the same order (Feast's dask store drops rows that match nothing,
-        which would hide "no value yet" and "expired"; they come back here as missing)."""
+        which would hide "no value yet" and "expired"; they come back here as missing).
+        Runs under the writer lock: dask lists the parts, then reads them, and a compaction in
+        between would remove one."""
         asked = entity_df.reset_index(drop=True).assign(request_row=lambda f: range(len(f)))
-        found = self.fs.get_historical_features(entity_df=asked, features=list(features)).to_df()
+        with self.writing():
+            found = self.fs.get_historical_features(entity_df=asked, features=list(features)).to_df()
         values = found.drop(columns=list(entity_df.columns)).set_index("request_row")
         return entity_df.reset_index(drop=True).join(values.reindex(range(len(asked))))
 

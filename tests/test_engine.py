@@ -227,3 +227,17 @@ def test_stale_or_missing_features_go_to_review_not_zero(world, decisions):
     assert later == [[f"stale: {f}" for f in DAILY_V1.features]]
     nothing = world.online(decisions.daily_refs(), [{"driver_id": 424242}], with_event_timestamps=True)
     assert review_reasons(nothing, DAILY_V1.features, utc_now()) == [[f"missing: {f}" for f in DAILY_V1.features]]
+
+
+def test_compaction_keeps_every_row(tmp_path):
+    from riskcore.store import STATES_SCHEMA, compact, read_parts
+
+    for n in range(20):
+        row = pd.DataFrame({"state": [f"S{n}"], F.IS_LAUNCHED: [n % 2],
+                            "event_timestamp": [pd.Timestamp(utc_now())], "created": [pd.Timestamp(utc_now())]})
+        write_part(tmp_path, row, STATES_SCHEMA)
+    before = read_parts(tmp_path).sort_values("state").reset_index(drop=True)
+    assert compact(tmp_path, STATES_SCHEMA, max_parts=16) == 20
+    assert len(list(tmp_path.glob("*.parquet"))) == 1
+    pd.testing.assert_frame_equal(read_parts(tmp_path).sort_values("state").reset_index(drop=True), before)
+    assert compact(tmp_path, STATES_SCHEMA, max_parts=16) == 0
