@@ -83,9 +83,10 @@ class Ledger:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = self.path not in _READY or not self.path.exists()
         conn = sqlite3.connect(self.path, timeout=30)
         try:
-            if self.path not in _READY or not self.path.exists():
+            if fresh:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_SCHEMA)
                 _READY.add(self.path)
