@@ -86,31 +86,52 @@ def seeded_identities(driver_ids: np.ndarray, seed: int) -> pd.DataFrame:
     })
 
 
+def hourly_activity(driver_ids: np.ndarray, start: datetime, end: datetime, seed: int) -> pd.DataFrame:
+    """Hourly rows in [start, end) for every driver, like Feast's generator.
+
+    Feast's ``create_driver_hourly_stats_df`` is used for demo-sized populations; it builds its
+    frame with one ``pd.concat`` per driver (quadratic) and per-row Python columns, so above
+    ``FEAST_GENERATOR_MAX_DRIVERS`` the same columns and distributions are drawn vectorised.
+    """
+    if len(driver_ids) <= settings.FEAST_GENERATOR_MAX_DRIVERS:
+        from feast.driver_test_data import create_driver_hourly_stats_df
+
+        np.random.seed(seed)  # the generator draws from numpy's global RNG
+        hourly = create_driver_hourly_stats_df(list(driver_ids), start, end)
+        hourly = hourly[hourly["event_timestamp"] >= pd.Timestamp(start)]
+        return hourly.drop_duplicates(["driver_id", "event_timestamp"])[HOURLY_SCHEMA.names[:2] + list(F.HOURLY_FEATURES)]
+    rng = np.random.default_rng(seed)
+    hours = pd.date_range(start=start, end=end, freq="1h", inclusive="left", tz="UTC")
+    rows = len(hours) * len(driver_ids)
+    return pd.DataFrame({
+        "driver_id": np.repeat(np.asarray(driver_ids, dtype=np.int64), len(hours)),
+        "event_timestamp": np.tile(hours.values, len(driver_ids)),
+        F.CONV_RATE: rng.random(rows, dtype=np.float32),
+        F.ACC_RATE: rng.random(rows, dtype=np.float32),
+        F.AVG_DAILY_TRIPS: rng.integers(0, 1000, rows, dtype=np.int64),
+    }).assign(event_timestamp=lambda f: f["event_timestamp"].dt.tz_localize("UTC"))
+
+
 def simulate_day(
     store: RiskStore, now: datetime, driver_ids: np.ndarray, risky_ids: np.ndarray, seed: int
 ) -> JobResult:
-    """Write the last 24 hours of activity for every driver with Feast's own generator.
+    """Write the last 24 hours of activity for every driver.
 
     The newest row is stamped ``now`` so incremental materialization always picks it up.
     ``risky_ids`` get the original demo's bad day.
     """
-    from feast.driver_test_data import create_driver_hourly_stats_df
-
     with recorded(Ledger(store.paths.ledger_db), "simulate_day") as out:
         started = time.perf_counter()
-        np.random.seed(seed)  # the generator draws from numpy's global RNG
-        start = now - timedelta(hours=23)
-        hourly = create_driver_hourly_stats_df(list(driver_ids), start, now + timedelta(hours=1))
-        hourly = hourly[hourly["event_timestamp"] >= pd.Timestamp(start)]
-        hourly = hourly.drop_duplicates(["driver_id", "event_timestamp"]).copy()
-        risky = hourly["driver_id"].isin(risky_ids)
+        hourly = hourly_activity(driver_ids, now - timedelta(hours=23), now + timedelta(hours=1), seed)
+        risky = hourly["driver_id"].isin(risky_ids).to_numpy()
         for column, value in BAD_DAY.items():
             hourly.loc[risky, column] = value
         with store.writing():
             write_part(store.paths.hourly_dir, _timestamps(hourly, now), HOURLY_SCHEMA)
         out["rows"] = len(hourly)
+    examples = [int(d) for d in risky_ids[:5]]
     return JobResult("simulate_day", len(hourly), time.perf_counter() - started,
-                     {"risky_drivers": [int(d) for d in risky_ids]})
+                     {"risky_drivers": len(risky_ids), "for_example": examples})
 
 
 def pick_risky(driver_ids: np.ndarray, seed: int, share: float = RISKY_SHARE) -> np.ndarray:

@@ -29,6 +29,8 @@ DEFAULT_DRIVERS = 50
 DEFAULT_SEED = 42
 HISTORY_DAYS = 3
 FIRST_DRIVER_ID = 1001
+# Above this many drivers, mock data is drawn vectorised instead of with Feast's generator.
+FEAST_GENERATOR_MAX_DRIVERS = 2000
 
 
 @dataclass(frozen=True)

@@ -241,3 +241,23 @@ def test_compaction_keeps_every_row(tmp_path):
     assert len(list(tmp_path.glob("*.parquet"))) == 1
     pd.testing.assert_frame_equal(read_parts(tmp_path).sort_values("state").reset_index(drop=True), before)
     assert compact(tmp_path, STATES_SCHEMA, max_parts=16) == 0
+
+
+def test_both_activity_generators_agree_on_shape_and_ranges(monkeypatch):
+    import numpy as np
+
+    from riskcore import settings as riskcore_settings
+
+    ids = np.arange(1001, 1011)
+    start = pd.Timestamp("2026-01-01T00:30:00Z").to_pydatetime()
+    end = start + timedelta(hours=24)
+    feast_made = jobs.hourly_activity(ids, start, end, seed=1)
+    monkeypatch.setattr(riskcore_settings, "FEAST_GENERATOR_MAX_DRIVERS", 0)
+    vectorised = jobs.hourly_activity(ids, start, end, seed=1)
+    for frame in (feast_made, vectorised):
+        assert list(frame.columns) == ["driver_id", "event_timestamp", F.CONV_RATE, F.ACC_RATE, F.AVG_DAILY_TRIPS]
+        assert len(frame) == 24 * len(ids)
+        assert frame["event_timestamp"].min() == pd.Timestamp(start)
+        assert frame[F.CONV_RATE].between(0, 1).all() and frame[F.AVG_DAILY_TRIPS].between(0, 999).all()
+        assert sorted(frame["driver_id"].unique()) == ids.tolist()
+    assert str(feast_made["event_timestamp"].dtype) == str(vectorised["event_timestamp"].dtype)
