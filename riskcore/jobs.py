@@ -22,9 +22,7 @@ from riskcore import features as F
 from riskcore import pii, settings
 from riskcore.ledger import Ledger
 from riskcore.model import APPROVED, DECLINED, DEFAULT_VERSION, REVIEW, Model, get_model
-from riskcore.policy import review_reasons
 from riskcore.store import (
-    DAILY_SERVICE,
     HOURLY_SCHEMA,
     SEEDED_STATES,
     SIGNUPS_SCHEMA,
@@ -179,34 +177,38 @@ def batch_job(store: RiskStore, as_of: datetime | None = None) -> JobResult:
 
 # --- Batch scoring ------------------------------------------------------------------------
 
-def decide_rows(model: Model, matrix: np.ndarray, review: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised scores and decisions; rows with a review reason get no score."""
-    scores = model.score_batch(matrix)
-    needs_review = np.fromiter((bool(r) for r in review), bool, len(review))
-    decisions = np.where(scores < model.threshold, APPROVED, DECLINED).astype(object)
-    decisions[needs_review] = REVIEW
-    return np.where(needs_review, np.nan, scores), decisions
-
-
-def feature_matrix(values: dict[str, list], features: tuple[str, ...]) -> np.ndarray:
-    """Online values in the model's feature order; missing values become 0 (and review)."""
-    columns = [pd.to_numeric(pd.Series(values[f], dtype=object), errors="coerce") for f in features]
-    return np.nan_to_num(np.column_stack([c.to_numpy(np.float64) for c in columns]))
+def latest_daily_features(store: RiskStore, ids: np.ndarray, now: datetime) -> pd.DataFrame:
+    """Each driver's newest hourly stats and yesterday's flags from the offline parts, within
+    their TTLs: what the last materialization copied online, read the way a batch job reads."""
+    frame = pd.DataFrame({"driver_id": ids})
+    for directory, names, ttl in (
+        (store.paths.hourly_dir, F.HOURLY_FEATURES, F.HOURLY_TTL),
+        (store.paths.yesterdays_dir, F.YESTERDAYS_FLAGS, F.YESTERDAYS_TTL),
+    ):
+        fresh = (pc.field("event_timestamp") > pd.Timestamp(now - ttl)) & (
+            pc.field("event_timestamp") <= pd.Timestamp(now))
+        rows = read_parts(directory, ["driver_id", "event_timestamp", "created", *names], fresh)
+        newest = rows.sort_values(["event_timestamp", "created"]).drop_duplicates("driver_id", keep="last")
+        frame = frame.merge(newest[["driver_id", *names]], on="driver_id", how="left")
+    return frame
 
 
 def score_all(store: RiskStore, version: str = DEFAULT_VERSION) -> JobResult:
-    """Re-score every driver with the daily model from the online store, in one batch."""
+    """Re-score every driver with the daily model, in one vectorised batch. A driver without
+    fresh values for every feature goes to review, as in the online decision."""
     model = get_model("daily", version)
     ledger = Ledger(store.paths.ledger_db)
     with recorded(ledger, "score_all") as out:
         started = time.perf_counter()
         ids = store.roster()["driver_id"].to_numpy(np.int64)
-        values = store.online(store.service(DAILY_SERVICE), [{"driver_id": int(i)} for i in ids],
-                              with_event_timestamps=True)
-        review = review_reasons(values, model.features, utc_now())
-        scores, decisions = decide_rows(model, feature_matrix(values, model.features), review)
+        values = latest_daily_features(store, ids, utc_now())
+        matrix = values[list(model.features)].to_numpy(np.float64)
+        complete = ~np.isnan(matrix).any(axis=1)
+        scores = model.score_batch(np.nan_to_num(matrix))
+        decisions = np.where(scores < model.threshold, APPROVED, DECLINED).astype(object)
+        decisions[~complete] = REVIEW
         ledger.record_scores(int(out["job_id"]), version, ids,
-                             [None if np.isnan(s) else float(s) for s in scores], list(decisions))
+                             np.where(complete, scores, np.nan).tolist(), decisions.tolist())
         out["rows"] = len(ids)
     counts = pd.Series(decisions).value_counts().to_dict()
     return JobResult("score_all", len(ids), time.perf_counter() - started, {"decisions": counts})

@@ -170,7 +170,8 @@ class Ledger:
             conn.executemany(
                 "INSERT INTO scores (run_id, at, driver_id, version, score, decision)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [(run_id, at, int(d), version, s, c) for d, s, c in zip(driver_ids, scores, decisions)],
+                [(run_id, at, int(d), version, None if s != s else s, c)  # NaN -> NULL
+                 for d, s, c in zip(driver_ids, scores, decisions)],
             )
 
     def latest_scores(self) -> pd.DataFrame:

@@ -261,3 +261,17 @@ def test_both_activity_generators_agree_on_shape_and_ranges(monkeypatch):
         assert frame[F.CONV_RATE].between(0, 1).all() and frame[F.AVG_DAILY_TRIPS].between(0, 999).all()
         assert sorted(frame["driver_id"].unique()) == ids.tolist()
     assert str(feast_made["event_timestamp"].dtype) == str(vectorised["event_timestamp"].dtype)
+
+
+def test_batch_scores_match_online_decisions(world, decisions):
+    jobs.materialize(world)
+    jobs.score_all(world)
+    batch = jobs.Ledger(world.paths.ledger_db).latest_scores()
+    assert len(batch) == len(world.roster())
+    for row in batch.itertuples():
+        online = decisions.daily(row.driver_id, record=False)
+        assert online.decision == row.decision, row.driver_id
+        if online.score is None:
+            assert pd.isna(row.score)
+        else:
+            assert online.score == pytest.approx(row.score, abs=1e-6)
