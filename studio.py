@@ -91,9 +91,14 @@ def ensure_ready(svc: Services) -> None:
             status.update(label="Demo store ready", state="complete", expanded=False)
 
 
-@st.fragment(run_every=1.0)
 def job_badge(runner: JobRunner) -> None:
-    """The running (or last) background job, refreshed every second."""
+    """The running (or last) background job: refreshed every second while work is going on,
+    rarely otherwise (every rerun of a fragment costs a round trip)."""
+    every = 1.0 if runner.busy or runner.cadence_running else 15.0
+    st.fragment(run_every=every)(_job_badge)(runner)
+
+
+def _job_badge(runner: JobRunner) -> None:
     state = runner.state
     if runner.cadence_running:
         st.caption(f":material/autorenew: cadence on · tick {runner.cadence_ticks}")

@@ -38,7 +38,6 @@ elif left.button("Start the cadence", icon=":material/play_circle:", type="prima
     st.rerun()
 
 
-@st.fragment(run_every=1.0)
 def progress_and_history() -> None:
     state = svc.runner.state
     if state is not None and state.running:
@@ -51,4 +50,5 @@ def progress_and_history() -> None:
     studio.table(Ledger(svc.store.paths.ledger_db).jobs(30))
 
 
-progress_and_history()
+# Refresh every second while work runs; otherwise only now and then.
+st.fragment(run_every=1.0 if svc.runner.busy or svc.runner.cadence_running else 15.0)(progress_and_history)()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,7 @@ class Model:
     baseline: tuple[float, ...]
     reason_texts: Mapping[str, str]
 
-    @property
+    @cached_property
     def weight_vector(self) -> np.ndarray:
         return np.asarray(self.weights, dtype=np.float64)
 
@@ -51,7 +52,8 @@ class Model:
 
     def score(self, vector: np.ndarray) -> float:
         # Rounded so that 0.95 - 0.40 - 0.40 prints as 0.15, not 0.1499999…
-        return round(float(np.clip(self.intercept + vector @ self.weight_vector, 0.0, 1.0)), 12)
+        raw = self.intercept + float(vector @ self.weight_vector)
+        return round(min(1.0, max(0.0, raw)), 12)
 
     def decide(self, score: float) -> str:
         return APPROVED if score < self.threshold else DECLINED

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-import numpy as np
 
 from riskcore.features import FEATURE_TTLS
 
@@ -20,21 +19,19 @@ TIMESTAMP_SUFFIX = "__ts"  # feast.online_response.TIMESTAMP_POSTFIX, without im
 def review_reasons(
     values: Mapping[str, Sequence[object]], features: Sequence[str], now: datetime
 ) -> list[list[str]]:
-    """Per row: why it cannot be scored (empty when it can). Vectorised over rows."""
+    """Per row: why it cannot be scored (empty when it can). Plain Python: decisions ask for
+    one row, and numpy's per-call overhead would cost more than the loop."""
     rows = len(values[features[0]]) if features else 0
-    missing_by_feature: dict[str, np.ndarray] = {}
-    stale_by_feature: dict[str, np.ndarray] = {}
+    now_s = now.timestamp()
+    reasons: list[list[str]] = [[] for _ in range(rows)]
+    stale: list[list[str]] = [[] for _ in range(rows)]
     for name in features:
-        missing = np.fromiter((v is None for v in values[name]), bool, rows)
-        missing_by_feature[name] = missing
+        column = values[name]
         stamps = values.get(name + TIMESTAMP_SUFFIX)
         ttl = FEATURE_TTLS.get(name)
-        if stamps is not None and ttl is not None:
-            age = now.timestamp() - np.asarray(stamps, dtype=np.float64)
-            stale_by_feature[name] = ~missing & (age > ttl.total_seconds())
-    reasons: list[list[str]] = [[] for _ in range(rows)]
-    for label, table in (("missing", missing_by_feature), ("stale", stale_by_feature)):
-        for name, mask in table.items():
-            for row in np.flatnonzero(mask):
-                reasons[row].append(f"{label}: {name}")
-    return reasons
+        for row in range(rows):
+            if column[row] is None:
+                reasons[row].append(f"missing: {name}")
+            elif stamps is not None and ttl is not None and now_s - stamps[row] > ttl.total_seconds():
+                stale[row].append(f"stale: {name}")
+    return [r + s for r, s in zip(reasons, stale)]

@@ -169,8 +169,11 @@ def compact(directory: Path, schema: pa.Schema, max_parts: int = 16) -> int:
 class RiskStore:
     """Feast plus our data directory. Thread-safe; create one per process and share it."""
 
-    def __init__(self, paths: Paths | None = None) -> None:
+    def __init__(self, paths: Paths | None = None, config_overrides: Mapping[str, Any] | None = None) -> None:
+        """``config_overrides`` replaces top-level ``feature_store.yaml`` keys (benchmarks
+        compare materialization settings with it)."""
         self.paths = paths or settings.paths()
+        self.config_overrides = dict(config_overrides or {})
         self._fs: FeatureStore | None = None
         self._services: dict[str, FeatureService] = {}
         self._fs_guard = threading.Lock()
@@ -188,6 +191,7 @@ class RiskStore:
         raw = yaml.safe_load(os.path.expandvars(settings.FEATURE_STORE_YAML.read_text()))
         raw["registry"]["path"] = f"sqlite:///{self.paths.registry_db}"
         raw["online_store"] = settings.online_store() or {**raw["online_store"], "path": str(self.paths.online_db)}
+        raw.update(self.config_overrides)
         config = RepoConfig(**raw)
         config.repo_path = settings.FEATURE_REPO
         return config
@@ -270,8 +274,7 @@ class RiskStore:
         if not self.paths.registry_db.exists():
             return False
         try:
-            self.fs.refresh_registry()
-            return bool(self.fs.list_feature_services())
+            return bool(self.fs.registry.list_feature_services(PROJECT, allow_cache=True))
         except Exception:  # noqa: BLE001 - a broken registry is "not applied", reported by status
             return False
 
@@ -290,6 +293,7 @@ class RiskStore:
                 progress(len(views), len(views), "done")
             compact(self.paths.signups_dir, SIGNUPS_SCHEMA)
             compact(self.paths.states_dir, STATES_SCHEMA)
+            self.fs.refresh_registry()  # status reads the cached registry: show this run
         return views
 
     def rematerialize(self, progress: Callable[[int, int, str], None] | None = None) -> list[str]:
@@ -372,7 +376,7 @@ class RiskStore:
             return StoreStatus(self.paths.root, False, (), tuple(problems))
         if self.fs.config.online_store.type == "sqlite" and not self.paths.online_db.exists():
             problems.append("online store missing (run `riskcore repair`)")
-        views = tuple(self._view_status(fv) for fv in self.fs.list_feature_views())
+        views = tuple(self._view_status(fv) for fv in self.fs.registry.list_feature_views(PROJECT, allow_cache=True))
         if self.paths.online_db.exists() and any(v.online_rows is None for v in views):
             problems.append("online store tables missing (run `riskcore repair`)")
         return StoreStatus(self.paths.root, True, views, tuple(problems))
