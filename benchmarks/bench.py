@@ -15,7 +15,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -40,6 +39,7 @@ from riskcore.decisions import Decisions  # noqa: E402
 from riskcore.model import DAILY_V1, ONBOARDING_V1  # noqa: E402
 from riskcore.store import PROJECT, RiskStore  # noqa: E402
 from riskcore.validation import OnboardingApplication  # noqa: E402
+from tests.servers import free_port, wait_for_http  # noqa: E402
 
 DEFAULT_MATERIALIZATION = {"materialization": {"pull_latest_features": False}}
 
@@ -181,6 +181,57 @@ def bench_daily(store: RiskStore, repeat: int) -> Row:
                *ours, "bare get_online_features of the same features", *bare, "ms", "p50 ≤ 0.3 ms", ours[0] <= 0.3)
 
 
+# --- HTTP: our API beside Feast's own feature server -----------------------------------------
+
+def bench_http(store: RiskStore, repeat: int) -> list[Row]:
+    """Our whole decision over loopback HTTP beside `feast serve` fetching the same features."""
+    import httpx
+
+    env = {**os.environ, settings.DATA_DIR_ENV: str(store.paths.root)}
+    api_port, feast_port = free_port(), free_port()
+    config = store.write_cli_config(store.paths.root / "feature_store.cli.yaml")
+    servers = [
+        subprocess.Popen([sys.executable, "-m", "riskcore", "api", "--port", str(api_port)], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen([str(Path(sys.executable).with_name("feast")), "-c", str(settings.FEATURE_REPO),
+                          "-f", str(config), "serve", "-h", "127.0.0.1", "-p", str(feast_port),
+                          "--no-access-log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]
+    api, feast = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{feast_port}"
+    try:
+        wait_for_http(f"{api}/health", servers[0])
+        wait_for_http(f"{feast}/health", servers[1])
+        client = httpx.Client(timeout=30)
+        applicant = {"date_of_birth": "1990-01-01", "ssn": "123-45-6789", "licence": "D1", "state": "CA"}
+        feast_onboarding = {"feature_service": "onboarding", "entities": {
+            "ssn": [pii.tokenize("ssn", "123456789")], "dl": [pii.tokenize("dl", "D1")], "state": ["CA"],
+            F.DATE_OF_BIRTH: ["1990-01-01"], F.APPLICATION_DATE: [date.today().isoformat()]}}
+        feast_daily = {"features": Decisions(store).daily_refs(), "entities": {"driver_id": [1001]}}
+        for answer in (client.post(f"{api}/onboarding/score", json=applicant),
+                       client.post(f"{feast}/get-online-features", json=feast_onboarding),
+                       client.get(f"{api}/daily/1001/decision"),
+                       client.post(f"{feast}/get-online-features", json=feast_daily)):
+            answer.raise_for_status()
+        on_ours, on_feast, daily_ours, daily_feast = timed(
+            lambda: client.post(f"{api}/onboarding/score", json=applicant),
+            lambda: client.post(f"{feast}/get-online-features", json=feast_onboarding),
+            lambda: client.get(f"{api}/daily/1001/decision"),
+            lambda: client.post(f"{feast}/get-online-features", json=feast_daily),
+            repeat=repeat, warmup=20)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)
+    return [
+        Row("HTTP onboarding score over loopback (decision computed, nothing stored)", "riskcore api",
+            *on_ours, "feast serve /get-online-features, same service", *on_feast, "ms",
+            "no slower than Feast's bare fetch", on_ours[0] <= on_feast[0]),
+        Row("HTTP daily decision over loopback (logged to the ledger)", "riskcore api", *daily_ours,
+            "feast serve /get-online-features, same features", *daily_feast, "ms",
+            "no slower than Feast's bare fetch", daily_ours[0] <= daily_feast[0]),
+    ]
+
+
 # --- 3. batch scoring ---------------------------------------------------------------------------
 
 def bench_batch_scoring(drivers: int) -> Row:
@@ -221,12 +272,6 @@ def bench_bootstrap(work: Path, drivers: int) -> Row:
 
 
 # --- 5. dashboard and 6. memory -----------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def start_app(root: Path) -> tuple[subprocess.Popen, str, float]:
     port = free_port()
@@ -359,8 +404,10 @@ def main() -> int:
         rows[:0] = bench_onboarding(store, args.repeat)
         print("daily…", flush=True)
         rows.insert(2, bench_daily(store, args.repeat))
+        print("HTTP beside feast serve…", flush=True)
+        rows[3:3] = bench_http(store, min(args.repeat, 500))
         print("batch scoring…", flush=True)
-        rows.insert(3, bench_batch_scoring(100_000))
+        rows.insert(5, bench_batch_scoring(100_000))
         if not args.quick:
             print("bootstrapping 100,000 drivers (tuned and default)…", flush=True)
             rows.append(bench_bootstrap(work, 100_000))

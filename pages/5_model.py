@@ -7,7 +7,7 @@ import studio
 from riskcore import charts, insights, jobs
 from riskcore.ledger import Ledger
 from riskcore.model import MODELS, get_model
-from riskcore.validation import InvalidInput, normalise_state
+from riskcore.validation import normalise_state
 
 svc = studio.page(
     "Model",

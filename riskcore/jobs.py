@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from riskcore import features as F
 from riskcore import pii, settings
 from riskcore.ledger import Ledger
-from riskcore.model import APPROVED, DECLINED, DEFAULT_VERSION, REVIEW, Model, get_model
+from riskcore.model import APPROVED, DECLINED, DEFAULT_VERSION, REVIEW, get_model
 from riskcore.store import (
     HOURLY_SCHEMA,
     SEEDED_STATES,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -56,10 +57,33 @@ CREATE TABLE IF NOT EXISTS driver_ids (
 """
 
 
-# Ledger files whose schema this process has created (WAL mode and schema persist in the file).
-_READY: set[Path] = set()
+_LOCAL = threading.local()
 # Jobs running in this process right now (a 'running' row of ours not in here was interrupted).
 _ACTIVE: set[int] = set()
+
+
+def _connection(path: Path) -> sqlite3.Connection:
+    """This thread's connection to ``path``, reopened if the file was deleted or replaced
+    (a reset)."""
+    cache: dict[Path, tuple[sqlite3.Connection, int]] = _LOCAL.__dict__.setdefault("connections", {})
+    try:
+        inode = os.stat(path).st_ino
+    except FileNotFoundError:
+        inode = -1
+    cached = cache.get(path)
+    if cached and cached[1] == inode:
+        return cached[0]
+    if cached:
+        cached[0].close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # A commit survives a killed process (the threat here) without an fsync per decision;
+    # only an OS crash can lose the last few entries.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(_SCHEMA)
+    cache[path] = (conn, os.stat(path).st_ino)
+    return conn
 
 
 def _alive(pid: int) -> bool:
@@ -82,18 +106,11 @@ class Ledger:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = self.path not in _READY or not self.path.exists()
-        conn = sqlite3.connect(self.path, timeout=30)
-        try:
-            if fresh:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
-                _READY.add(self.path)
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+        """A transaction on this thread's connection (kept open: closing the last connection
+        checkpoints the WAL, which cost a millisecond per decision)."""
+        conn = _connection(self.path)
+        with conn:
+            yield conn
 
     def reserve_driver_ids(self, up_to: int) -> None:
         """Mark ids up to ``up_to`` as taken (the seeded population)."""

@@ -184,17 +184,26 @@ class RiskStore:
 
     # --- Feast objects ------------------------------------------------------------------
 
-    def repo_config(self) -> Any:
+    def _raw_config(self) -> dict[str, Any]:
         """``feature_store.yaml``, with the registry and online store moved to our data dir."""
-        from feast.repo_config import RepoConfig
-
         raw = yaml.safe_load(os.path.expandvars(settings.FEATURE_STORE_YAML.read_text()))
         raw["registry"]["path"] = f"sqlite:///{self.paths.registry_db}"
         raw["online_store"] = settings.online_store() or {**raw["online_store"], "path": str(self.paths.online_db)}
         raw.update(self.config_overrides)
-        config = RepoConfig(**raw)
+        return raw
+
+    def repo_config(self) -> Any:
+        from feast.repo_config import RepoConfig
+
+        config = RepoConfig(**self._raw_config())
         config.repo_path = settings.FEATURE_REPO
         return config
+
+    def write_cli_config(self, path: Path) -> Path:
+        """This store's effective ``feature_store.yaml``, for Feast's own CLI on this data dir:
+        ``feast -c feature_repo -f PATH apply | materialize-incremental | ui | serve``."""
+        path.write_text(yaml.safe_dump(self._raw_config()))
+        return path
 
     @property
     def fs(self) -> FeatureStore:

@@ -4,10 +4,8 @@ bounded property-based fuzz that no input yields a 5xx."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,6 +19,7 @@ from riskcore.api import create_app, curl_example
 from riskcore.store import RiskStore
 from riskcore.validation import OnboardingApplication
 from tests.conftest import run_cli, snapshot
+from tests.servers import free_port, wait_for_http
 
 APPLICANT = {"date_of_birth": "1990-01-01", "ssn": "611-22-3333", "licence": "API0001", "state": "CA"}
 
@@ -151,29 +150,14 @@ def test_fuzz_daily_never_5xx(client, driver, version):
     assert answer.status_code < 500
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_server_over_loopback(api_dir):
     port = free_port()
     env = {**os.environ, settings.DATA_DIR_ENV: str(api_dir)}
     server = subprocess.Popen([sys.executable, "-m", "riskcore", "api", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"{base}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "API did not start"
-                time.sleep(0.3)
-        assert health.status_code == 200
+        assert wait_for_http(f"{base}/health", server).status_code == 200
         decision = httpx.post(f"{base}/onboarding/decision", json={**APPLICANT, "ssn": "615-22-3333"}).json()
         assert decision["decision"] == "Approved"
         assert httpx.get(f"{base}/daily/{decision['driver_id']}/decision").status_code == 200

@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-import yaml
 
 from riskcore import settings
+from tests.servers import free_port, wait_for_http
 
 FEAST = str(Path(sys.executable).with_name("feast"))
-
-
-def cli_yaml(root: Path) -> Path:
-    """feature_store.yaml with this test's data dir (the committed one points at ../data)."""
-    raw = yaml.safe_load(settings.FEATURE_STORE_YAML.read_text())
-    raw["registry"]["path"] = f"sqlite:///{root / 'registry.db'}"
-    raw["online_store"]["path"] = str(root / "online_store.db")
-    path = root / "feature_store.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_feast_apply_materialize_and_ui(fresh_world):
@@ -39,7 +21,7 @@ def test_feast_apply_materialize_and_ui(fresh_world):
     jobs.bootstrap(fresh_world, drivers=4)
     root = fresh_world.paths.root
     fresh_world.paths.online_db.unlink()  # feast apply must create every table itself
-    config = cli_yaml(root)
+    config = fresh_world.write_cli_config(root / "feature_store.yaml")
     base = [FEAST, "-c", str(settings.FEATURE_REPO), "-f", str(config)]
 
     applied = subprocess.run([*base, "apply"], capture_output=True, text=True, timeout=300, check=False)
@@ -58,17 +40,9 @@ def test_feast_apply_materialize_and_ui(fresh_world):
 
     port = free_port()
     ui = subprocess.Popen([*base, "ui", "-h", "127.0.0.1", "-p", str(port)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/projects-list.json", timeout=2)
-                break
-            except httpx.TransportError:
-                assert ui.poll() is None, ui.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "feast ui did not answer in 90 s"
-                time.sleep(0.5)
+        answer = wait_for_http(f"http://127.0.0.1:{port}/projects-list.json", ui)
         assert answer.status_code == 200
         assert "driver_risk" in answer.text
     finally:

@@ -53,7 +53,7 @@ def test_every_page_renders(app, page):
 def test_onboarding_presets(app, preset, decision, reason):
     at = app("pages/1_onboarding.py")
     at.button(key=f"onboard.preset.{preset}").click().run()
-    assert f"expect" in banners(at)
+    assert "expect" in banners(at)
     next(b for b in at.button if b.label == "Decide").click().run()
     assert not at.exception, at.exception
     shown = banners(at)
