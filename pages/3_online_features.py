@@ -33,7 +33,10 @@ if driver is not None:
     try:
         studio.table(explore.online_driver_values(svc.store, driver))
         st.subheader("Online vs offline (point in time, as of now)")
-        st.caption("Where they differ, materialization is behind the offline data.")
-        studio.table(explore.online_vs_offline(svc.store, driver))
+        st.caption("Where they differ, materialization is behind the offline data. The offline "
+                   "side is a point-in-time join over the parquet sources: a few seconds.")
+        if st.toggle("Compare with the offline store", key="online.compare"):
+            with st.spinner("Point-in-time join over the offline store…"):
+                studio.table(explore.online_vs_offline(svc.store, driver))
     except Exception as exc:  # noqa: BLE001 - shown as prose
         st.error(studio.friendly(exc))

@@ -74,9 +74,11 @@ def page(server: str) -> Iterator[Page]:
 
 
 def settle(page: Page) -> None:
-    """Wait until the script run is over (no running indicator) and the page has a title."""
+    """Wait until the page has a title, the script run is over (no running indicator) and no
+    element is still a loading skeleton."""
     page.wait_for_selector("h1")
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=90_000)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=90_000)
 
 
 def assert_clean(page: Page) -> None:
@@ -107,6 +109,8 @@ def test_onboard_repeat_and_driver_home_journey(page: Page, server: str):
     expect(page.get_by_text("Preset Happy path filled in")).to_be_visible()
     page.get_by_role("button", name="Decide").click()
     expect(page.get_by_role("heading", name=re.compile(r"^Approved · score 0\.15"))).to_be_visible()
+    settle(page)
+    expect(page.get_by_text("np.array([")).to_be_visible()
     assert_clean(page)
     shot(page, "onboarding-approved")
     link = page.get_by_role("link", name=re.compile(r"Open driver \d+'s home"))
@@ -116,6 +120,7 @@ def test_onboard_repeat_and_driver_home_journey(page: Page, server: str):
     page.get_by_label("Driver's licence").fill("D9999999")
     page.get_by_role("button", name="Decide").click()
     expect(page.get_by_role("heading", name=re.compile(r"^Declined · score 0\.65 — previously seen SSN"))).to_be_visible()
+    settle(page)
     shot(page, "onboarding-repeat-ssn")
 
     page.goto(f"{server}/onboarding")
@@ -147,3 +152,13 @@ def test_every_page_renders_cleanly(page: Page, server: str, path: str, title: s
     expect(page.locator("h1").first).to_have_text(title)
     assert_clean(page)
     shot(page, path or "home")
+
+
+def test_online_vs_offline_comparison(page: Page, server: str):
+    page.goto(f"{server}/online_features")
+    settle(page)
+    page.get_by_text("Compare with the offline store").click()
+    expect(page.locator("th", has_text="offline (as of now)")).to_have_count(1, timeout=90_000)
+    settle(page)
+    assert_clean(page)
+    shot(page, "online_features-compare")

@@ -157,3 +157,13 @@ def test_pii_key_can_come_from_streamlit_secrets(app, monkeypatch):
         assert pii.tokenize("ssn", "123456789") != default
     finally:
         os.environ.pop(settings.PII_KEY_ENV, None)
+
+
+def test_online_vs_offline_comparison(app):
+    at = app("pages/3_online_features.py")
+    tables = len(at.dataframe)
+    at.toggle(key="online.compare").set_value(True).run()
+    assert not at.exception
+    compare = at.dataframe[tables].value
+    assert list(compare.columns) == ["feature", "online", "offline (as of now)", "match"]
+    assert compare["match"].all(), compare  # the world is fully materialized
