@@ -102,7 +102,8 @@ def test_deep_link_first_on_a_fresh_server_shows_the_same_navigation(page: Page,
     expect(page.get_by_test_id("stSidebar").get_by_test_id("stPageLink")).to_have_text(NAV)
 
 
-def test_onboard_repeat_and_driver_home_journey(page: Page, server: str):
+def onboard_happy_path(page: Page, server: str) -> str:
+    """A fresh session submits the happy-path preset; returns the new driver's id."""
     page.goto(f"{server}/onboarding")
     settle(page)
     page.get_by_role("button", name="Happy path").click()
@@ -110,11 +111,15 @@ def test_onboard_repeat_and_driver_home_journey(page: Page, server: str):
     page.get_by_role("button", name="Decide").click()
     expect(page.get_by_role("heading", name=re.compile(r"^Approved · score 0\.15"))).to_be_visible()
     settle(page)
+    link = page.get_by_role("link", name=re.compile(r"Open driver \d+'s home"))
+    return re.search(r"\d+", link.inner_text()).group(0)
+
+
+def test_onboard_repeat_and_driver_home_journey(page: Page, server: str):
+    driver = onboard_happy_path(page, server)
     expect(page.get_by_text("np.array([")).to_be_visible()
     assert_clean(page)
     shot(page, "onboarding-approved")
-    link = page.get_by_role("link", name=re.compile(r"Open driver \d+'s home"))
-    driver = re.search(r"\d+", link.inner_text()).group(0)
 
     # Same SSN, a new licence: declined, and the reason is on screen.
     page.get_by_label("Driver's licence").fill("D9999999")
@@ -123,16 +128,9 @@ def test_onboard_repeat_and_driver_home_journey(page: Page, server: str):
     settle(page)
     shot(page, "onboarding-repeat-ssn")
 
-    page.goto(f"{server}/onboarding")
-    settle(page)
-    page.get_by_role("button", name="Happy path").click()
-    expect(page.get_by_text("Preset Happy path filled in")).to_be_visible()
-    page.get_by_role("button", name="Decide").click()
-    expect(page.get_by_role("heading", name=re.compile(r"^Approved"))).to_be_visible()
-    link = page.get_by_role("link", name=re.compile(r"Open driver \d+'s home"))
-    new_driver = re.search(r"\d+", link.inner_text()).group(0)
+    new_driver = onboard_happy_path(page, server)
     assert new_driver != driver
-    link.click()
+    page.get_by_role("link", name=re.compile(r"Open driver \d+'s home")).click()
     settle(page)
     expect(page.get_by_text(f"Driver {new_driver} · daily model")).to_be_visible()
     # A brand-new driver has no activity: review, not a score of zeros.
