@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from riskcore import jobs, settings
-from riskcore.api import create_app, curl_example
+from riskcore.api import DecisionResponse, FeaturesResponse, ScoreResponse, create_app, curl_example
 from riskcore.store import RiskStore
 from riskcore.validation import OnboardingApplication
 from tests.conftest import run_cli, snapshot
@@ -72,6 +72,7 @@ def test_onboarding_features_and_score_store_nothing(client, api_dir):
 
 def test_onboarding_decision_closes_the_loop(client):
     first = client.post("/onboarding/decision", json={**APPLICANT, "ssn": "612-22-3333"}).json()
+    DecisionResponse.model_validate(first)
     assert (first["decision"], first["score"], first["model"], first["version"]) == ("Approved", 0.15, "onboarding", "v1")
     assert first["driver_id"] and first["reasons"] == []
     again = client.post("/onboarding/decision", json={**APPLICANT, "ssn": "612223333", "licence": "OTHER1"}).json()
@@ -80,10 +81,13 @@ def test_onboarding_decision_closes_the_loop(client):
 
 
 def test_daily_endpoints(client):
-    for kind in ("features", "score", "decision"):
+    for kind, model in (("features", FeaturesResponse), ("score", ScoreResponse), ("decision", DecisionResponse)):
         answer = client.get(f"/daily/1001/{kind}")
         assert answer.status_code == 200, answer.text
         assert "conv_rate" in answer.json()["features"]
+        # Responses skip FastAPI's re-validation: they must still be exactly the documented model.
+        assert set(answer.json()) == set(model.model_fields)
+        model.model_validate(answer.json())
     decision = client.get("/daily/1001/decision", params={"version": "v0"}).json()
     assert decision["version"] == "v0" and decision["decision"] in ("Approved", "Declined")
 
