@@ -46,10 +46,6 @@ class Timings:
     featurization_ms: float
     inference_ms: float
 
-    @property
-    def total_ms(self) -> float:
-        return self.retrieval_ms + self.featurization_ms + self.inference_ms
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -168,7 +164,7 @@ class Decisions:
 
     def _register(self, app: OnboardingApplication) -> int:
         """Allocate a driver id and push the signup offline and online. Holds the lock."""
-        driver_id = self.ledger.next_driver_id()
+        driver_id = self.ledger.next_driver_id(floor=lambda: int(self.store.roster()["driver_id"].max()))
         now = pd.Timestamp(utc_now())
         row = pd.DataFrame({
             "driver_id": [driver_id], "ssn": [pii.tokenize("ssn", app.ssn)],

@@ -38,6 +38,7 @@ from riskcore.validation import USPS_STATES, normalise_state
 
 Progress = Callable[[int, int, str], None]
 RISKY_SHARE = 0.1
+MAX_DRIVERS = 1_000_000
 # The original demo's "bad driver" day: converts everything, accepts almost nothing, 2 trips.
 BAD_DAY = {F.CONV_RATE: 0.99, F.ACC_RATE: 0.01, F.AVG_DAILY_TRIPS: 2}
 
@@ -270,27 +271,20 @@ def bootstrap(
 ) -> list[JobResult]:
     """A clean demo world: states, a seeded population and a day of activity, applied,
     batch-processed, materialized and scored."""
-    if drivers < 1:
-        raise ValueError("drivers: expected at least 1")
+    if not 1 <= drivers <= MAX_DRIVERS:
+        raise ValueError(f"drivers: expected 1 to {MAX_DRIVERS:,}")
+    if not 0 <= seed < 2**32:
+        raise ValueError("seed: expected 0 to 4294967295")
     step = progress or (lambda *_: None)
     total = 6
     reset(store)
     now = utc_now()
     ids = np.arange(settings.FIRST_DRIVER_ID, settings.FIRST_DRIVER_ID + drivers, dtype=np.int64)
     ledger = Ledger(store.paths.ledger_db)
-    step(0, total, f"generating {drivers} drivers with feast.driver_test_data")
+    step(0, total, f"generating {drivers} drivers")
     with store.writing():
-        identities = seeded_identities(ids, seed)
-        signups = identities.assign(
-            signup_state=np.random.default_rng(seed).choice(SEEDED_STATES, len(ids)),
-            **{F.SSN_DRIVER_ID: ids, F.DL_DRIVER_ID: ids},
-            event_timestamp=pd.Timestamp(now - timedelta(days=1)),
-        )
-        write_part(store.paths.signups_dir, _timestamps(signups, now), SIGNUPS_SCHEMA, "seed.parquet")
-        states = pd.DataFrame({"state": list(SEEDED_STATES), F.IS_LAUNCHED: 1,
-                               "event_timestamp": pd.Timestamp(now - timedelta(days=1))})
-        write_part(store.paths.states_dir, _timestamps(states, now), STATES_SCHEMA, "seed.parquet")
-        ledger.reserve_driver_ids(int(ids.max()))
+        write_part(store.paths.signups_dir, seeded_signups(ids, seed, now), SIGNUPS_SCHEMA, "seed.parquet")
+        write_part(store.paths.states_dir, seeded_states(now), STATES_SCHEMA, "seed.parquet")
     day = simulate_day(store, now, ids, pick_risky(ids, seed), seed)
     step(1, total, "batch job: yesterday's stats and flags")
     batch = batch_job(store, now)
@@ -302,38 +296,91 @@ def bootstrap(
     mat = materialize(store, progress=lambda d, n, view: step(3, total, f"materializing {view} ({d}/{n})"))
     step(4, total, "scoring every driver")
     scored = score_all(store)
-    store.mark_ready()
+    store.mark_ready(drivers, seed)
     step(total, total, "ready")
     return [day, batch, mat, scored]
 
 
+def seeded_signups(ids: np.ndarray, seed: int, now: datetime) -> pd.DataFrame:
+    """The seeded population's signup rows (tokens only), a day old."""
+    signups = seeded_identities(ids, seed).assign(
+        signup_state=np.random.default_rng(seed).choice(SEEDED_STATES, len(ids)),
+        **{F.SSN_DRIVER_ID: ids, F.DL_DRIVER_ID: ids},
+        event_timestamp=pd.Timestamp(now - timedelta(days=1)),
+    )
+    return _timestamps(signups, now)
+
+
+def seeded_states(now: datetime) -> pd.DataFrame:
+    states = pd.DataFrame({"state": list(SEEDED_STATES), F.IS_LAUNCHED: 1,
+                           "event_timestamp": pd.Timestamp(now - timedelta(days=1))})
+    return _timestamps(states, now)
+
+
+def rebuild_sources(store: RiskStore, info: dict[str, int]) -> list[str]:
+    """Regenerate empty source directories without touching the others. Signups come back from
+    the seed plus the ledger's approvals; launched states return to the seeded set (launches
+    since are lost, and the message says so); activity is re-simulated; yesterday's stats are
+    recomputed. Returns what was rebuilt."""
+    now = utc_now()
+    empty = {d.name for d in store.paths.source_dirs() if not any(d.glob("*.parquet"))}
+    rebuilt = []
+    with store.writing():
+        if store.paths.signups_dir.name in empty:
+            ids = np.arange(settings.FIRST_DRIVER_ID, settings.FIRST_DRIVER_ID + info["drivers"], dtype=np.int64)
+            approved = Ledger(store.paths.ledger_db).approved_signups()
+            approved = approved.assign(**{F.SSN_DRIVER_ID: approved["driver_id"], F.DL_DRIVER_ID: approved["driver_id"]})
+            rows = pd.concat([seeded_signups(ids, info["seed"], now), _timestamps(approved, now)], ignore_index=True)
+            write_part(store.paths.signups_dir, rows, SIGNUPS_SCHEMA, "rebuilt.parquet")
+            rebuilt.append(f"signups ({len(ids)} seeded + {len(approved)} approved from the decision log)")
+        if store.paths.states_dir.name in empty:
+            write_part(store.paths.states_dir, seeded_states(now), STATES_SCHEMA, "rebuilt.parquet")
+            rebuilt.append("launched states (back to the seeded set: later launches were lost)")
+    ids = store.roster()["driver_id"].to_numpy(np.int64)
+    if store.paths.hourly_dir.name in empty:
+        simulate_day(store, now, ids, pick_risky(ids, info["seed"]), info["seed"])
+        rebuilt.append("driver activity (a new simulated day)")
+    if empty & {store.paths.hourly_dir.name, store.paths.yesterdays_dir.name}:
+        batch_job(store, now)
+        rebuilt.append("yesterday's stats (batch job)")
+    return rebuilt
+
+
 def repair(store: RiskStore, progress: Progress | None = None) -> str:
     """One action for every detected problem: interrupted jobs, a lost registry or online
-    store, missing data files. Returns what was done."""
+    store, missing data files. Nothing that exists is thrown away. Returns what was done."""
     step = progress or (lambda *_: None)
     ledger = Ledger(store.paths.ledger_db)
     interrupted = ledger.interrupted_jobs()
     ledger.mark_interrupted(interrupted["id"].tolist())
-    sources_missing = any(not any(d.glob("*.parquet")) for d in store.paths.source_dirs())
-    if not store.paths.ready_marker.exists() or sources_missing:
+    info = store.bootstrap_info()
+    if info is None:
         bootstrap(store, progress=progress)
-        return "rebuilt the demo world (its data was incomplete)"
-    step(0, 3, "feast apply: registry and online tables")
+        return "set up the demo world (no completed bootstrap was found)"
+    step(0, 4, "regenerating missing data")
+    rebuilt = rebuild_sources(store, info)
+    step(1, 4, "feast apply: registry and online tables")
     store.forget()
     store.apply()
-    step(1, 3, "rebuilding the online store from the offline data")
+    step(2, 4, "rebuilding the online store from the offline data")
     with recorded(ledger, "materialize") as out:
         out["rows"] = len(store.rematerialize())
-    step(2, 3, "scoring every driver")
+    step(3, 4, "scoring every driver")
     score_all(store)
-    step(3, 3, "done")
-    jobs_done = f"; marked {len(interrupted)} interrupted job(s)" if len(interrupted) else ""
-    return f"re-applied the registry and rebuilt the online store{jobs_done}"
+    step(4, 4, "done")
+    done = ["re-applied the registry and rebuilt the online store"]
+    if rebuilt:
+        done.append("regenerated " + ", ".join(rebuilt))
+    if len(interrupted):
+        done.append(f"marked {len(interrupted)} interrupted job(s)")
+    return "; ".join(done)
 
 
 def reset(store: RiskStore) -> None:
-    """Delete everything generated (keeps the data dir's README)."""
+    """Delete everything generated (keeps the data dir's README). The ready marker goes
+    first, so no reader trusts a half-deleted store."""
     with store.writing():
+        store.paths.ready_marker.unlink(missing_ok=True)
         for path in store.paths.root.iterdir():
             if path.name in ("README.md", store.paths.write_lock.name):
                 continue

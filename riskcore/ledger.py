@@ -10,7 +10,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,15 +112,26 @@ class Ledger:
         with conn:
             yield conn
 
-    def reserve_driver_ids(self, up_to: int) -> None:
-        """Mark ids up to ``up_to`` as taken (the seeded population)."""
+    def next_driver_id(self, floor: Callable[[], int]) -> int:
+        """A new driver id, never reused, even across processes. ``floor()`` (the highest id in
+        use) is consulted only when the ledger has no ids, e.g. after it was lost."""
         with self._connect() as conn:
-            conn.execute("INSERT OR IGNORE INTO driver_ids (driver_id) VALUES (?)", (up_to,))
-
-    def next_driver_id(self) -> int:
-        """A new driver id, never reused, even across processes."""
-        with self._connect() as conn:
+            if conn.execute("SELECT MAX(driver_id) FROM driver_ids").fetchone()[0] is None:
+                conn.execute("INSERT OR IGNORE INTO driver_ids (driver_id) VALUES (?)", (floor(),))
             return int(conn.execute("INSERT INTO driver_ids DEFAULT VALUES").lastrowid)
+
+    def approved_signups(self) -> pd.DataFrame:
+        """Approved onboarding decisions (tokens, state, driver id): enough to rebuild signups."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT driver_id, at, detail FROM decisions WHERE kind = 'onboarding'"
+                " AND driver_id IS NOT NULL ORDER BY id").fetchall()
+        inputs = [(d, at, json.loads(detail)["inputs"]) for d, at, detail in rows]
+        return pd.DataFrame({
+            "driver_id": [d for d, _, _ in inputs], "ssn": [i["ssn"] for _, _, i in inputs],
+            "dl": [i["dl"] for _, _, i in inputs], "signup_state": [i["state"] for _, _, i in inputs],
+            "event_timestamp": pd.to_datetime([at for _, at, _ in inputs], utc=True),
+        })
 
     def log_decision(
         self, *, kind: str, subject: str, model: str, version: str, score: float | None,

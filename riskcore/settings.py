@@ -12,6 +12,7 @@ each point at their own data directory without code changes:
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,6 @@ DEMO_PII_KEY = "driver-risk-studio-demo-key-change-me"
 
 DEFAULT_DRIVERS = 50
 DEFAULT_SEED = 42
-HISTORY_DAYS = 3
 FIRST_DRIVER_ID = 1001
 # Above this many drivers, mock data is drawn vectorised instead of with Feast's generator.
 FEAST_GENERATOR_MAX_DRIVERS = 2000
@@ -84,13 +84,18 @@ class Paths:
         return (self.hourly_dir, self.yesterdays_dir, self.signups_dir, self.states_dir)
 
 
+# Set while riskcore loads the feature definitions for a given store (per thread, unlike the
+# environment), so the definitions' source paths are that store's.
+DEFINITIONS_PATHS: ContextVar[Paths | None] = ContextVar("definitions_paths", default=None)
+
+
 def data_dir() -> Path:
     """The data directory in force now (read each call so tests can switch it)."""
     return Path(os.environ.get(DATA_DIR_ENV) or REPO_ROOT / "data").resolve()
 
 
 def paths() -> Paths:
-    return Paths(data_dir())
+    return DEFINITIONS_PATHS.get() or Paths(data_dir())
 
 
 def online_store() -> dict[str, str] | None:

@@ -13,6 +13,7 @@ Design choices that keep it correct under concurrent sessions and killed jobs:
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sqlite3
 import threading
@@ -45,6 +46,8 @@ ROSTER_FEATURE = "driver_signups:signup_state"
 SIGNUPS_PUSH = "signups_push"
 STATES_PUSH = "launched_states_push"
 SEEDED_STATES = ("CA", "FL", "IL", "NY", "SD", "TX", "WA")
+# Where a full rematerialization of never-expiring views (identities, states) starts.
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 _TS = pa.timestamp("us", tz="UTC")
 HOURLY_SCHEMA = pa.schema([
@@ -175,6 +178,7 @@ class RiskStore:
         self.paths = paths or settings.paths()
         self.config_overrides = dict(config_overrides or {})
         self._fs: FeatureStore | None = None
+        self._fs_generation = -1
         self._services: dict[str, FeatureService] = {}
         self._fs_guard = threading.Lock()
         with _LOCKS_GUARD:
@@ -205,16 +209,28 @@ class RiskStore:
         path.write_text(yaml.safe_dump(self._raw_config()))
         return path
 
+    def _generation(self) -> int:
+        """Which bootstrap the data dir holds: the ready marker's inode (a new file each time)."""
+        try:
+            return os.stat(self.paths.ready_marker).st_ino
+        except FileNotFoundError:
+            return -1
+
     @property
     def fs(self) -> FeatureStore:
-        """The Feast store, created on first use (``import feast`` costs seconds)."""
-        if self._fs is None:
+        """The Feast store, created on first use (``import feast`` costs seconds) and again when
+        another process has reset and rebuilt the data dir (Feast keeps its SQLite connection
+        open, to files that no longer exist)."""
+        generation = self._generation()
+        if self._fs is None or generation != self._fs_generation:
             with self._fs_guard:
-                if self._fs is None:
+                if self._fs is None or generation != self._fs_generation:
                     from feast import FeatureStore
 
                     self.paths.root.mkdir(parents=True, exist_ok=True)
+                    self._services.clear()
                     self._fs = FeatureStore(config=self.repo_config())
+                    self._fs_generation = generation
         return self._fs
 
     def service(self, name: str) -> FeatureService:
@@ -237,11 +253,19 @@ class RiskStore:
                 " run `riskcore bootstrap`"
             )
 
-    def mark_ready(self) -> None:
-        """The last step of a bootstrap (atomic, so a killed bootstrap never looks complete)."""
+    def mark_ready(self, drivers: int, seed: int) -> None:
+        """The last step of a bootstrap (atomic, so a killed bootstrap never looks complete).
+        It records how the world was seeded, so a repair can regenerate seeded data."""
         temp = self.paths.root / f".{self.paths.ready_marker.name}.tmp"
-        temp.write_text(utc_now().isoformat())
+        temp.write_text(json.dumps({"at": utc_now().isoformat(), "drivers": drivers, "seed": seed}))
         os.replace(temp, self.paths.ready_marker)
+
+    def bootstrap_info(self) -> dict[str, Any] | None:
+        """What the completed bootstrap recorded, or None if there is none."""
+        try:
+            return json.loads(self.paths.ready_marker.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
 
     def forget(self) -> None:
         """Drop the cached Feast objects (after a reset deleted the registry)."""
@@ -261,15 +285,11 @@ class RiskStore:
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         # The definitions take their source paths from the settings: point them at this store.
-        previous = os.environ.get(settings.DATA_DIR_ENV)
-        os.environ[settings.DATA_DIR_ENV] = str(self.paths.root)
+        token = settings.DEFINITIONS_PATHS.set(self.paths)
         try:
             spec.loader.exec_module(module)
         finally:
-            if previous is None:
-                os.environ.pop(settings.DATA_DIR_ENV)
-            else:
-                os.environ[settings.DATA_DIR_ENV] = previous
+            settings.DEFINITIONS_PATHS.reset(token)
         kinds = (Entity, FeatureView, OnDemandFeatureView, FeatureService, DataSource)
         return [obj for obj in vars(module).values() if isinstance(obj, kinds)]
 
@@ -314,7 +334,7 @@ class RiskStore:
             for done, view in enumerate(views):
                 if progress:
                     progress(done, len(views), view.name)
-                start = end - (view.ttl if view.ttl and view.ttl.total_seconds() else timedelta(days=366))
+                start = end - view.ttl if view.ttl and view.ttl.total_seconds() else EARLIEST
                 self.fs.materialize(start_date=start, end_date=end, feature_views=[view.name])
         return [v.name for v in views]
 
@@ -328,8 +348,12 @@ class RiskStore:
         """
         from feast.data_source import PushMode
 
-        write_part(directory, rows, schema)
-        self.fs.push(push_source, rows[schema.names], to=PushMode.ONLINE)
+        part = write_part(directory, rows, schema)
+        try:
+            self.fs.push(push_source, rows[schema.names], to=PushMode.ONLINE)
+        except BaseException:
+            part.unlink(missing_ok=True)  # not online, so not offline either: a retry is clean
+            raise
 
     # --- Reads --------------------------------------------------------------------------
 
@@ -377,6 +401,9 @@ class RiskStore:
         missing = [d.name for d in self.paths.source_dirs() if not any(d.glob("*.parquet"))]
         if missing:
             problems.append(f"data files missing: {', '.join(missing)} (run `riskcore repair`)")
+        if not self.paths.ledger_db.exists():
+            problems.append("decision log and job history missing (run `riskcore repair`; the "
+                            "history is lost, new decisions are logged again)")
         for job in Ledger(self.paths.ledger_db).interrupted_jobs().itertuples():
             problems.append(f"{job.job} started {job.started} was interrupted (run `riskcore repair`)")
         applied = self.registry_applied()

@@ -32,7 +32,7 @@ class InvalidInput(ValueError):
         self.message = message
 
 
-def _bounded(value: Any, field: str) -> str:
+def _bounded(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("expected text")
     if len(value) > MAX_INPUT_LENGTH:
@@ -42,7 +42,7 @@ def _bounded(value: Any, field: str) -> str:
 
 def normalise_ssn(value: Any) -> str:
     """Nine digits, with or without dashes, following the SSA's never-issued rules."""
-    match = _SSN.fullmatch(_bounded(value, "ssn"))
+    match = _SSN.fullmatch(_bounded(value))
     if not match:
         raise ValueError("expected 9 digits like 123-45-6789")
     area, group, serial = match.groups()
@@ -52,7 +52,7 @@ def normalise_ssn(value: Any) -> str:
 
 
 def normalise_licence(value: Any) -> str:
-    text = _bounded(value, "licence").upper()
+    text = _bounded(value).upper()
     if not text:
         raise ValueError("required")
     if len(text) > MAX_LICENCE_LENGTH:
@@ -64,7 +64,7 @@ def normalise_licence(value: Any) -> str:
 
 def normalise_state(value: Any) -> str:
     """Two-letter USPS code, case- and whitespace-insensitive."""
-    text = _bounded(value, "state").upper()
+    text = _bounded(value).upper()
     if text not in USPS_STATES:
         raise ValueError("expected a two-letter US state code such as CA or NJ")
     return text
@@ -73,7 +73,7 @@ def normalise_state(value: Any) -> str:
 def parse_date(value: Any) -> date:
     if isinstance(value, date):
         return value
-    text = _bounded(value, "date")
+    text = _bounded(value)
     try:
         return date.fromisoformat(text)
     except ValueError:

@@ -106,6 +106,14 @@ def test_bad_onboarding_input_is_422_naming_the_field(client, api_dir, change, f
     assert snapshot(api_dir) == before
 
 
+def test_malformed_bodies_never_echo_the_values(client):
+    for body in ({k: v for k, v in APPLICANT.items() if k != "state"}, {**APPLICANT, "ssn": 123456789},
+                 {**APPLICANT, "licence": ["SECRETLIC"]}):
+        answer = client.post("/onboarding/decision", json=body)
+        assert answer.status_code == 422
+        assert "611" not in answer.text and "123456789" not in answer.text and "SECRETLIC" not in answer.text
+
+
 @pytest.mark.parametrize(("driver", "status"), [("abc", 422), ("-1", 422), ("0", 422), ("99999", 404), ("1.5", 422)])
 def test_bad_driver_ids(client, driver, status):
     answer = client.get(f"/daily/{driver}/decision")

@@ -4,6 +4,7 @@ readable, status says what happened, one action (`riskcore repair`) puts it righ
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -126,8 +127,37 @@ def test_deleted_data_file_is_detected_and_rebuilt(fresh_world):
         part.unlink()
     store = RiskStore(fresh_world.paths)
     assert "data files missing: driver_yesterdays_stats" in " ".join(store.status().problems)
-    assert "rebuilt" in jobs.repair(store)
+    assert "regenerated yesterday's stats" in jobs.repair(store)
     assert store.status().ready and store.status().problems == ()
+
+
+def test_deleted_signups_and_ledger_are_rebuilt_without_losing_drivers(fresh_world):
+    from riskcore.validation import OnboardingApplication
+
+    jobs.bootstrap(fresh_world, drivers=8)
+    service = Decisions(fresh_world)
+    app = OnboardingApplication.parse(date_of_birth="1990-01-01", ssn="808-08-0808", licence="KEEP1", state="CA")
+    kept = service.onboard(app).driver_id
+    shutil.rmtree(fresh_world.paths.signups_dir)
+    store = RiskStore(fresh_world.paths)
+    assert "data files missing: signups" in " ".join(store.status().problems)
+    done = jobs.repair(store)
+    assert "signups (8 seeded + 1 approved" in done
+    assert store.roster()["driver_id"].tolist() == [*range(1001, 1009), kept]
+    assert Decisions(store).onboard(app, record=False).top_reason == "previously seen SSN"
+    # The ledger is lost too: ids continue after the highest driver, never reusing one.
+    fresh_world.paths.ledger_db.unlink()
+    assert "decision log and job history missing" in " ".join(RiskStore(fresh_world.paths).status().problems)
+    other = OnboardingApplication.parse(date_of_birth="1990-01-01", ssn="809-08-0808", licence="NEXT1", state="CA")
+    assert Decisions(RiskStore(fresh_world.paths)).onboard(other).driver_id == kept + 1
+
+
+def test_bad_bootstrap_arguments_destroy_nothing(fresh_world, capsys):
+    jobs.bootstrap(fresh_world, drivers=4)
+    for args in (["--seed", "-1"], ["--drivers", "0"], ["--drivers", "99999999"]):
+        code, _, err = run_cli(capsys, "bootstrap", *args)
+        assert code == 2 and err.startswith("error: ")
+    assert RiskStore(fresh_world.paths).status().ready
 
 
 def test_a_running_job_of_a_live_process_is_not_interrupted(fresh_world):
