@@ -49,8 +49,7 @@ else:
     cols[0].metric("Registry", "applied" if status.registry_applied else "missing")
     cols[1].metric("Drivers", len(svc.store.roster()))
     cols[2].metric("Feature views", len(status.views))
-    stale = [v.name for v in status.views if v.fresh is False]
-    cols[3].metric("Freshness", "all fresh" if not stale else f"{len(stale)} stale")
+    cols[3].metric("Freshness", f"{len(status.stale_views)} stale" if status.stale_views else "all fresh")
     for problem in status.problems:
         st.warning(problem)
     if status.problems and st.button("Repair", icon=":material/build:", type="primary"):

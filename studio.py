@@ -4,7 +4,7 @@ job progress and the decision display. Layout only; every number comes from ``ri
 from __future__ import annotations
 
 import os
-import threading
+import time
 from dataclasses import dataclass
 
 import pandas as pd
@@ -14,6 +14,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from riskcore import charts, jobs, settings
 from riskcore.decisions import Decision, Decisions, UnknownDriver
 from riskcore.runner import JobRunner
+from riskcore.scenarios import ScenarioUnavailable
 from riskcore.store import RiskStore, StoreNotReady
 from riskcore.validation import InvalidInput
 
@@ -28,7 +29,6 @@ PAGES = (
     ("pages/6_talk_track.py", "Talk track", ":material/campaign:"),
 )
 CADENCE_SECONDS = 20
-_BOOTSTRAP_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -75,20 +75,26 @@ def page(title: str, intro: str | None = None) -> Services:
 
 
 def ensure_ready(svc: Services) -> None:
-    """Bootstrap the demo store on first start, with visible progress; other sessions wait."""
+    """Bootstrap the demo store on first start, with visible progress. The bootstrap runs in
+    the shared job runner, so sessions arriving meanwhile (or during a reset) wait for the same
+    run instead of starting another."""
     if svc.store.paths.ready_marker.exists():
         return
-    with _BOOTSTRAP_LOCK:
-        if svc.store.paths.ready_marker.exists():
-            return
-        with st.status("First start: building the demo feature store…", expanded=True) as status:
-            bar = st.progress(0.0)
-
-            def progress(done: int, total: int, message: str) -> None:
-                bar.progress(done / total, text=message)
-
-            jobs.bootstrap(svc.store, progress=progress)
-            status.update(label="Demo store ready", state="complete", expanded=False)
+    with st.status("Building the demo feature store…", expanded=True) as status:
+        svc.runner.start("bootstrap", lambda progress: jobs.bootstrap(svc.store, progress=progress))
+        bar = st.progress(0.0)
+        while svc.runner.busy:
+            state = svc.runner.state
+            if state is not None:
+                bar.progress(state.fraction, text=f"{state.name}: {state.message}")
+            time.sleep(0.25)
+        if not svc.store.paths.ready_marker.exists():
+            status.update(label="The demo store is not ready", state="error")
+            state = svc.runner.state
+            why = f" ({state.name} failed: {state.error})" if state and state.error else ""
+            st.error(f"The feature store could not be set up{why}. Reload the page to try again.")
+            st.stop()
+        status.update(label="Demo store ready", state="complete", expanded=False)
 
 
 def job_badge(runner: JobRunner) -> None:
@@ -122,7 +128,7 @@ def start_job(svc: Services, name: str, work) -> None:  # type: ignore[no-untype
 
 def friendly(exc: Exception) -> str:
     """A sentence for a predictable failure."""
-    if isinstance(exc, (InvalidInput, UnknownDriver)):
+    if isinstance(exc, (InvalidInput, UnknownDriver, ScenarioUnavailable)):
         return str(exc)
     if isinstance(exc, StoreNotReady):
         return f"The feature store is not ready: {exc}. Use **Reset demo** on the Home page."

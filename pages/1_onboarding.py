@@ -7,7 +7,7 @@ import streamlit as st
 import studio
 from riskcore import scenarios
 from riskcore.api import curl_example
-from riskcore.model import MODELS
+from riskcore.model import DEFAULT_VERSION, versions
 from riskcore.validation import InvalidInput, OnboardingApplication
 
 svc = studio.page(
@@ -35,7 +35,7 @@ if key := st.session_state.pop("onboard.preset", None):
         })
         st.info(f"Preset **{chosen.label}** filled in: expect *{chosen.expect}*.")
 
-versions = sorted({v for name, v in MODELS if name == "onboarding"})
+choices = versions("onboarding")
 with st.form(FORM):
     left, right = st.columns(2)
     dob = left.date_input("Date of birth", key=f"{FORM}.dob", value=scenarios.ADULT_BIRTH,
@@ -43,7 +43,7 @@ with st.form(FORM):
     state = right.text_input("State (two letters)", key=f"{FORM}.state", value="CA", max_chars=20)
     ssn = left.text_input("SSN", key=f"{FORM}.ssn", type="password", placeholder="123-45-6789", max_chars=64)
     licence = right.text_input("Driver's licence", key=f"{FORM}.licence", type="password", max_chars=64)
-    version = left.radio("Model version", versions, index=versions.index("v1"), horizontal=True,
+    version = left.radio("Model version", choices, index=choices.index(DEFAULT_VERSION), horizontal=True,
                          key=f"{FORM}.version", help="v0 is the original demo's model, bugs included")
     submitted = st.form_submit_button("Decide", type="primary", icon=":material/gavel:")
 

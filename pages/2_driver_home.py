@@ -48,6 +48,6 @@ st.subheader("Change this driver's world")
 left, right = st.columns(2)
 if left.button("Give this driver a bad day, then batch job + materialize", icon=":material/warning:"):
     studio.start_job(svc, "bad day", lambda progress: jobs.cadence_tick(
-        svc.store, tick=driver, progress=progress, risky_ids=[driver]))
+        svc.store, progress=progress, risky_ids=[driver]))
 if right.button("Run a cadence tick (everyone gets a new day)", icon=":material/autorenew:"):
-    studio.start_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, tick=driver, progress=progress))
+    studio.start_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, progress=progress))

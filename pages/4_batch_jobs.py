@@ -21,8 +21,7 @@ if cols[1].button("Materialize (incremental)", icon=":material/sync:", width="st
 if cols[2].button("Batch-score all drivers", icon=":material/calculate:", width="stretch"):
     studio.start_job(svc, "batch score", lambda progress: jobs.score_all(svc.store))
 if cols[3].button("One cadence tick", icon=":material/autorenew:", width="stretch"):
-    studio.start_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(
-        svc.store, tick=svc.runner.cadence_ticks + 1000, progress=progress))
+    studio.start_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, progress=progress))
 
 st.subheader("Cadence")
 st.markdown(f"Every {studio.CADENCE_SECONDS} s: simulate a day → batch job → materialize → score "
@@ -33,7 +32,7 @@ if svc.runner.cadence_running:
         svc.runner.stop_cadence()
         st.rerun()
 elif left.button("Start the cadence", icon=":material/play_circle:", type="primary"):
-    svc.runner.start_cadence(lambda tick, progress: jobs.cadence_tick(svc.store, tick, progress),
+    svc.runner.start_cadence(lambda _, progress: jobs.cadence_tick(svc.store, progress=progress),
                              studio.CADENCE_SECONDS)
     st.rerun()
 

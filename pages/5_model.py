@@ -1,12 +1,11 @@
 """Model: weights and threshold, approval rate vs threshold, and the "launch a state" what-if."""
 
-import pandas as pd
 import streamlit as st
 
 import studio
 from riskcore import charts, insights, jobs
 from riskcore.ledger import Ledger
-from riskcore.model import MODELS, get_model
+from riskcore.model import get_model, versions, weights_table
 from riskcore.validation import normalise_state
 
 svc = studio.page(
@@ -21,12 +20,8 @@ cols = st.columns(2)
 for col, name in zip(cols, ("onboarding", "daily")):
     with col:
         st.markdown(f"**{name}**")
-        frame = pd.DataFrame({"feature": ["intercept", *get_model(name).features, "threshold"]})
-        for version in sorted({v for n, v in MODELS if n == name}):
-            model = get_model(name, version)
-            frame[version] = [model.intercept, *model.weights, model.threshold]
-        studio.table(frame)
-        for version in sorted({v for n, v in MODELS if n == name}):
+        studio.table(weights_table(name))
+        for version in versions(name):
             st.caption(f"{version}: {get_model(name, version).description}")
 
 st.subheader("Approval rate vs threshold (daily model, latest batch scores)")
@@ -36,7 +31,7 @@ if scores.empty or scores["score"].isna().all():
 else:
     threshold = st.slider("Threshold", 0.0, 1.0, get_model("daily").threshold, 0.01, key="model.threshold")
     curve = insights.approval_curve(scores["score"].to_numpy(dtype=float))
-    rate = float(insights.approval_curve(scores["score"].to_numpy(dtype=float), [threshold])["approval_rate"][0])
+    rate = insights.approval_rate(scores["score"].to_numpy(dtype=float), threshold)
     left, right = st.columns(2)
     left.metric("Approved at this threshold", f"{rate:.0%}", help=f"{len(scores)} drivers")
     left.altair_chart(charts.approval_curve(curve, threshold), width="stretch")
@@ -45,24 +40,29 @@ else:
 st.subheader('What if the business launches a new state?')
 st.markdown("The onboarding model has an `is_valid_state` feature. Launching a state is a product "
             "decision; here it is one push to the feature store, and the model sees it at once.")
-launched = jobs.launched_states(svc.store)
-st.markdown("Launched now: " + " ".join(f"`{s}`" for s in launched))
 state_text = st.text_input("State", value="NJ", max_chars=20, key="model.state")
 try:
     state = normalise_state(state_text)
+    launched = jobs.launched_states(svc.store)
+    what_if = insights.launch_what_if(ledger, state, get_model("onboarding"))
 except ValueError as exc:
     st.error(f"state: {exc}")
     st.stop()
-what_if = insights.launch_what_if(ledger, state, get_model("onboarding"))
+except Exception as exc:  # noqa: BLE001 - shown as prose
+    st.error(studio.friendly(exc))
+    st.stop()
+st.markdown("Launched now: " + " ".join(f"`{s}`" for s in launched))
 cols = st.columns(3)
 cols[0].metric(f"Applications from {state}", what_if.applications)
 cols[1].metric("Declined", what_if.declined_now)
 cols[2].metric("Would be approved if launched", what_if.approved_if_launched)
 left, right = st.columns(2)
-if state in launched:
-    if left.button(f"Retire {state}", icon=":material/remove_circle:"):
-        jobs.set_state(svc.store, state, launched=False)
+is_launched = state in launched
+if left.button(f"{'Retire' if is_launched else 'Launch'} {state}", type="secondary" if is_launched else "primary",
+               icon=":material/remove_circle:" if is_launched else ":material/rocket_launch:"):
+    try:
+        jobs.set_state(svc.store, state, launched=not is_launched)
+    except Exception as exc:  # noqa: BLE001 - shown as prose
+        st.error(studio.friendly(exc))
+    else:
         st.rerun()
-elif left.button(f"Launch {state}", icon=":material/rocket_launch:", type="primary"):
-    jobs.set_state(svc.store, state, launched=True)
-    st.rerun()

@@ -220,6 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Bad input writes nothing, not even a log line.
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a sentence here, the traceback in the log
+        log.exception("%s failed", args.command)
+        print(f"error: {args.command} failed ({type(exc).__name__}: {exc}); details in "
+              f"{settings.paths().log_file}; `riskcore status` says what to repair", file=sys.stderr)
+        return 1
     print(json.dumps(payload, default=str, indent=2) if args.json else text)
     return 0
 

@@ -22,6 +22,11 @@ def approval_curve(scores: np.ndarray, thresholds: np.ndarray | None = None) -> 
     return pd.DataFrame({"threshold": thresholds, "approval_rate": approved})
 
 
+def approval_rate(scores: np.ndarray, threshold: float) -> float:
+    """Share of scored drivers approved at ``threshold``."""
+    return float(approval_curve(scores, np.array([threshold]))["approval_rate"].iloc[0])
+
+
 @dataclass(frozen=True)
 class LaunchWhatIf:
     state: str

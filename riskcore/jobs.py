@@ -235,14 +235,17 @@ def launched_states(store: RiskStore) -> list[str]:
 # --- Cadence, bootstrap, reset -----------------------------------------------------------
 
 def cadence_tick(
-    store: RiskStore, tick: int, progress: Progress | None = None, risky_ids: list[int] | None = None
+    store: RiskStore, tick: int | None = None, progress: Progress | None = None,
+    risky_ids: list[int] | None = None,
 ) -> list[JobResult]:
     """One simulated day: activity -> batch job -> materialize -> score every driver.
 
-    ``risky_ids`` chooses who has a bad day (default: a seeded random tenth of the drivers).
+    ``tick`` seeds the day (default: a new day every time); ``risky_ids`` chooses who has a bad
+    day (default: a random tenth of the drivers).
     """
     step = progress or (lambda *_: None)
     now = utc_now()
+    tick = tick if tick is not None else time.time_ns() % 2**32
     ids = store.roster()["driver_id"].to_numpy(np.int64)
     risky = pick_risky(ids, seed=tick) if risky_ids is None else np.array(risky_ids, dtype=np.int64)
     step(0, 4, "simulating a day of driver activity")

@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from riskcore import features as F
 
@@ -155,3 +156,16 @@ def get_model(name: str, version: str = DEFAULT_VERSION) -> Model:
     except KeyError:
         known = ", ".join(sorted({v for _, v in MODELS}))
         raise ValueError(f"unknown model version {version!r} (known: {known})") from None
+
+
+def versions(name: str) -> list[str]:
+    return sorted(v for n, v in MODELS if n == name)
+
+
+def weights_table(name: str) -> pd.DataFrame:
+    """Every version of a model side by side: intercept, one weight per feature, threshold."""
+    frame = pd.DataFrame({"feature": ["intercept", *get_model(name).features, "threshold"]})
+    for version in versions(name):
+        model = get_model(name, version)
+        frame[version] = [model.intercept, *model.weights, model.threshold]
+    return frame

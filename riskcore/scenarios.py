@@ -13,6 +13,7 @@ from datetime import date
 from riskcore.decisions import Decisions
 from riskcore.features import SEEN_SSN
 from riskcore.jobs import launched_states
+from riskcore.store import RiskStore
 from riskcore.validation import USPS_STATES, OnboardingApplication
 
 ADULT_BIRTH = date(1990, 4, 12)
@@ -48,29 +49,54 @@ def fresh_licence() -> str:
     return f"D{secrets.randbelow(10**7):07d}"
 
 
+class ScenarioUnavailable(ValueError):
+    """The world has changed so that a scenario cannot land; the message says what to do."""
+
+
+def launched_state(decisions: Decisions, prefer: str) -> str:
+    """``prefer`` if it is launched now, else another launched state."""
+    launched = launched_states(decisions.store)
+    if not launched:
+        raise ScenarioUnavailable("no state is launched: launch one on the Model page first")
+    return prefer if prefer in launched else launched[0]
+
+
 def not_launched_state(decisions: Decisions) -> str:
     """NJ, the original demo's default, unless it has been launched since."""
-    launched = set(launched_states(decisions.store))
-    return "NJ" if "NJ" not in launched else sorted(USPS_STATES - launched)[0]
+    unlaunched = sorted(USPS_STATES - set(launched_states(decisions.store)))
+    if not unlaunched:
+        raise ScenarioUnavailable("every state is launched: retire one on the Model page first")
+    return "NJ" if "NJ" in unlaunched else unlaunched[0]
+
+
+def demo_driver(store: RiskStore) -> int:
+    """The driver the talk's bad-day scenario uses: the first on the roster."""
+    roster = store.roster()
+    if roster.empty:
+        raise ScenarioUnavailable("there are no drivers: reset the demo on the Home page")
+    return int(roster["driver_id"].iloc[0])
 
 
 def preset(key: str, decisions: Decisions, today: date | None = None) -> Preset:
     today = today or date.today()
     if key == "happy":
-        return Preset(key, PRESETS[key], "Approved", ADULT_BIRTH, fresh_ssn(), fresh_licence(), "CA")
+        return Preset(key, PRESETS[key], "Approved", ADULT_BIRTH, fresh_ssn(), fresh_licence(),
+                      launched_state(decisions, "CA"))
     if key == "under_18":
         birth = today.replace(year=today.year - 16, day=min(today.day, 28))
-        return Preset(key, PRESETS[key], "Declined: under 18", birth, fresh_ssn(), fresh_licence(), "TX")
+        return Preset(key, PRESETS[key], "Declined: under 18", birth, fresh_ssn(), fresh_licence(),
+                      launched_state(decisions, "TX"))
     if key == "state_not_launched":
         return Preset(key, PRESETS[key], "Declined: state not launched", ADULT_BIRTH,
                       fresh_ssn(), fresh_licence(), not_launched_state(decisions))
     if key == "repeat_ssn":
+        state = launched_state(decisions, "CA")
         on_file = OnboardingApplication.parse(date_of_birth=ADULT_BIRTH, ssn=REPEAT_SSN,
-                                              licence="D5550001", state="CA")
+                                              licence="D5550001", state=state)
         if not decisions.onboard(on_file, record=False).features[SEEN_SSN]:
             decisions.onboard(on_file)
         return Preset(key, PRESETS[key], "Declined: previously seen SSN", ADULT_BIRTH,
-                      REPEAT_SSN, fresh_licence(), "CA")
+                      REPEAT_SSN, fresh_licence(), state)
     raise ValueError(f"unknown scenario {key!r}")
 
 

@@ -114,6 +114,10 @@ class StoreStatus:
     def ready(self) -> bool:
         return self.registry_applied and not self.problems
 
+    @property
+    def stale_views(self) -> list[str]:
+        return [v.name for v in self.views if v.fresh is False]
+
     def table(self) -> pd.DataFrame:
         """One row per feature view, for screens and the CLI."""
         return pd.DataFrame([

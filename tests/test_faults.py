@@ -73,7 +73,7 @@ def test_bootstrap_killed_half_way_is_detected_and_redone(fresh_world, capsys, d
         status = run_cli(capsys, "status")[1]
         assert status["ready"] is False and "bootstrap" in status["problems"][0]
     code, done, _ = run_cli(capsys, "repair")
-    assert code == 0 and "rebuilt" in done["repaired"] if killed else code == 0
+    assert code == 0 and "set up the demo world" in done["repaired"] if killed else code == 0
     assert run_cli(capsys, "status")[1]["ready"] is True
     assert run_cli(capsys, "daily", "--driver-id", "1001")[0] == 0
 
