@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from riskcore import settings
@@ -51,8 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
     onboard = sub.add_parser("onboard", help="decide on a signup")
     onboard.add_argument("--dob", required=True, help="date of birth, YYYY-MM-DD")
-    onboard.add_argument("--ssn", required=True, help="123-45-6789")
-    onboard.add_argument("--dl", required=True, help="driver's licence number")
+    onboard.add_argument("--ssn", required=True, help="123-45-6789, or - to read it from stdin "
+                         "(keeps it out of `ps` and shell history)")
+    onboard.add_argument("--dl", required=True, help="driver's licence number, or - for the next stdin line")
     onboard.add_argument("--state", required=True, help="two-letter state code")
     onboard.add_argument("--date", default=None, help="application date (default: today)")
     onboard.add_argument("--version", choices=VERSIONS, default=DEFAULT_VERSION)
@@ -96,6 +97,16 @@ def _decision_text(d: Decision) -> str:
     return "\n".join(lines)
 
 
+def _secret(value: str, field: str, lines: Iterator[str]) -> str:
+    """``-`` means: the next line of standard input."""
+    if value != "-":
+        return value
+    line = next(lines, None)
+    if line is None:
+        raise InvalidInput(field, "expected a line on standard input")
+    return line.rstrip("\r\n")
+
+
 def _run(args: argparse.Namespace) -> tuple[Any, str]:
     """Execute one command; returns (JSON payload, human text)."""
     from riskcore import jobs
@@ -131,7 +142,9 @@ def _run(args: argparse.Namespace) -> tuple[Any, str]:
             results = [jobs.score_all(store, args.version)]
         return [r.__dict__ for r in results], "\n".join(f"{r.job}: {r.rows} rows in {r.seconds:.2f}s {r.detail}" for r in results)
     if command == "onboard":
-        app = OnboardingApplication.parse(date_of_birth=args.dob, ssn=args.ssn, licence=args.dl,
+        lines = iter(sys.stdin)
+        app = OnboardingApplication.parse(date_of_birth=args.dob, ssn=_secret(args.ssn, "ssn", lines),
+                                          licence=_secret(args.dl, "licence", lines),
                                           state=args.state, application_date=args.date)
         d = Decisions(store).onboard(app, version=args.version)
         log.info("onboard %s -> %s", d.subject, d.decision)

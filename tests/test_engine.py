@@ -195,6 +195,19 @@ def test_every_part_file_reads(world):
     assert not list(world.paths.root.rglob(".*.tmp"))
 
 
+def test_pii_can_come_from_stdin_instead_of_arguments(world):
+    done = subprocess.run(
+        [sys.executable, "-m", "riskcore", "--json", "onboard", "--dob", ADULT, "--ssn", "-", "--dl", "-",
+         "--state", "CA"], input="231-45-6789\nSTDIN001\n", capture_output=True, text=True, timeout=120,
+        check=False)
+    assert done.returncode == 0, done.stderr
+    assert '"decision": "Approved"' in done.stdout and "***-**-6789" in done.stdout
+    missing = subprocess.run([sys.executable, "-m", "riskcore", "onboard", "--dob", ADULT, "--ssn", "-",
+                              "--dl", "-", "--state", "CA"], input="", capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert missing.returncode == 2 and "ssn: expected a line on standard input" in missing.stderr
+
+
 def test_python_dash_m_entry_point(world):
     done = subprocess.run([sys.executable, "-m", "riskcore", "states"], capture_output=True, text=True,
                           timeout=120, check=False)
