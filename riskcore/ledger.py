@@ -57,33 +57,27 @@ CREATE TABLE IF NOT EXISTS driver_ids (
 """
 
 
-_LOCAL = threading.local()
+# Per ledger file: the inode whose schema this process has created, and an idle connection.
+_SCHEMA_READY: dict[Path, int] = {}
+_KEEPERS: dict[Path, tuple[sqlite3.Connection, int]] = {}
+_KEEPERS_GUARD = threading.Lock()
 # Jobs running in this process right now (a 'running' row of ours not in here was interrupted).
 _ACTIVE: set[int] = set()
 
 
-def _connection(path: Path) -> sqlite3.Connection:
-    """This thread's connection to ``path``, reopened if the file was deleted or replaced
-    (a reset)."""
-    cache: dict[Path, tuple[sqlite3.Connection, int]] = _LOCAL.__dict__.setdefault("connections", {})
-    try:
-        inode = os.stat(path).st_ino
-    except FileNotFoundError:
-        inode = -1
-    cached = cache.get(path)
-    if cached and cached[1] == inode:
-        return cached[0]
-    if cached:
-        cached[0].close()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    # A commit survives a killed process (the threat here) without an fsync per decision;
-    # only an OS crash can lose the last few entries.
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(_SCHEMA)
-    cache[path] = (conn, os.stat(path).st_ino)
-    return conn
+def _keep_open(path: Path) -> None:
+    """Hold one idle connection per ledger file for the life of the process. Closing the *last*
+    connection makes SQLite checkpoint the WAL (a millisecond per logged decision); with this
+    one open, the short-lived connections close cheaply. Replaced when a reset swaps the file."""
+    inode = os.stat(path).st_ino
+    with _KEEPERS_GUARD:
+        kept = _KEEPERS.get(path)
+        if kept is None or kept[1] != inode:
+            if kept is not None:
+                kept[0].close()
+            keeper = sqlite3.connect(path, check_same_thread=False)
+            keeper.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # joins the WAL
+            _KEEPERS[path] = (keeper, inode)
 
 
 def _alive(pid: int) -> bool:
@@ -106,11 +100,22 @@ class Ledger:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A transaction on this thread's connection (kept open: closing the last connection
-        checkpoints the WAL, which cost a millisecond per decision)."""
-        conn = _connection(self.path)
-        with conn:
-            yield conn
+        """One transaction on a fresh connection (safe across threads, processes and resets)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # A commit survives a killed process (the threat here) without an fsync per
+            # decision; only an OS crash can lose the last few entries.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if self.path not in _SCHEMA_READY or _SCHEMA_READY[self.path] != os.stat(self.path).st_ino:
+                conn.executescript(_SCHEMA)
+                _SCHEMA_READY[self.path] = os.stat(self.path).st_ino
+            _keep_open(self.path)
+            with conn:
+                yield conn
+        finally:
+            conn.close()
 
     def next_driver_id(self, floor: Callable[[], int]) -> int:
         """A new driver id, never reused, even across processes. ``floor()`` (the highest id in
