@@ -3,8 +3,8 @@
 import streamlit as st
 
 import studio
-from riskcore import jobs
-from riskcore.ledger import Ledger
+from riskcore.data import jobs
+from riskcore.data.ledger import Ledger
 
 svc = studio.page(
     "Driver Risk Studio",

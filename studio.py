@@ -11,11 +11,13 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from riskcore import charts, jobs, settings
-from riskcore.decisions import Decision, Decisions, UnknownDriver
-from riskcore.runner import JobRunner
-from riskcore.scenarios import ScenarioUnavailable
-from riskcore.store import RiskStore, StoreNotReady
+from riskcore import settings
+from riskcore.data import jobs
+from riskcore.data.runner import JobRunner
+from riskcore.data.store import RiskStore, StoreNotReady
+from riskcore.insight import charts
+from riskcore.serving.decisions import Decision, Decisions, UnknownDriver
+from riskcore.stage.scenarios import ScenarioUnavailable
 from riskcore.validation import InvalidInput
 
 # (script, label, icon): the one list of pages, in menu order.

@@ -33,11 +33,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from riskcore import features as F  # noqa: E402
-from riskcore import jobs, pii, settings  # noqa: E402
-from riskcore.decisions import Decisions  # noqa: E402
-from riskcore.model import DAILY_V1, ONBOARDING_V1  # noqa: E402
-from riskcore.store import PROJECT, RiskStore  # noqa: E402
+from riskcore import pii, settings  # noqa: E402
+from riskcore.data import jobs
+from riskcore.data.store import PROJECT, RiskStore  # noqa: E402
+from riskcore.serving import features as F  # noqa: E402
+from riskcore.serving.decisions import Decisions  # noqa: E402
+from riskcore.serving.model import DAILY_V1, ONBOARDING_V1  # noqa: E402
 from riskcore.validation import OnboardingApplication  # noqa: E402
 from tests.servers import free_port, wait_for_http  # noqa: E402
 
@@ -114,7 +115,7 @@ def pandas_mode_service(store: RiskStore) -> Any:
     def onboarding_features_pandas(inputs: pd.DataFrame) -> pd.DataFrame:
         import pandas as pd
 
-        from riskcore.features import onboarding_features
+        from riskcore.serving.features import onboarding_features
 
         columns = {c: [None if pd.isna(v) else v for v in inputs[c]] for c in inputs.columns}
         return pd.DataFrame(onboarding_features(columns))

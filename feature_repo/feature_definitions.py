@@ -20,7 +20,7 @@ from feast import (
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float32, Int64, String
 
-from riskcore import features as F
+from riskcore.serving import features as F
 from riskcore.settings import paths
 
 OWNER = "risk-team@driver-risk.example"
@@ -148,7 +148,7 @@ driver_yesterdays_stats = FeatureView(
     ],
     source=driver_yesterdays_source,
     online=True,
-    description="Built by the daily batch job (riskcore.jobs.batch_job): business logic lives "
+    description="Built by the daily batch job (riskcore.data.jobs.batch_job): business logic lives "
     "in batch pipelines too (teaching point 2).",
     tags={"team": "risk", "cadence": "daily", "producer": "batch_job"},
     owner=OWNER,
@@ -207,13 +207,13 @@ launched_states = FeatureView(
     schema=[Field(name=name, dtype=Int64) for name in F.ONBOARDING_FEATURES],
     mode="python",
     description="The onboarding model's inputs, computed per request from request data and "
-    "stored lookups by riskcore.features.onboarding_features (unit-tested).",
+    "stored lookups by riskcore.serving.features.onboarding_features (unit-tested).",
     tags={"team": "risk", "model": "onboarding"},
     owner=OWNER,
 )
 def onboarding_features(inputs: dict[str, Any]) -> dict[str, Any]:
     # Feast rebuilds this function from its source: import what it needs inside the body.
-    from riskcore.features import onboarding_features as compute
+    from riskcore.serving.features import onboarding_features as compute
 
     return compute(inputs)
 

@@ -5,9 +5,9 @@ from datetime import date
 import streamlit as st
 
 import studio
-from riskcore import scenarios
 from riskcore.api import curl_example
-from riskcore.model import DEFAULT_VERSION, versions
+from riskcore.serving.model import DEFAULT_VERSION, versions
+from riskcore.stage import scenarios
 from riskcore.validation import InvalidInput, OnboardingApplication
 
 svc = studio.page(

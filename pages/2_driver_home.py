@@ -3,8 +3,9 @@
 import streamlit as st
 
 import studio
-from riskcore import charts, jobs
-from riskcore.ledger import Ledger
+from riskcore.data import jobs
+from riskcore.data.ledger import Ledger
+from riskcore.insight import charts
 
 svc = studio.page(
     "Driver home",

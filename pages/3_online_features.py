@@ -3,7 +3,7 @@
 import streamlit as st
 
 import studio
-from riskcore import explore
+from riskcore.insight import explore
 
 svc = studio.page(
     "Online features",

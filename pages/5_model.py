@@ -3,9 +3,10 @@
 import streamlit as st
 
 import studio
-from riskcore import charts, insights, jobs
-from riskcore.ledger import Ledger
-from riskcore.model import get_model, versions, weights_table
+from riskcore.data import jobs
+from riskcore.data.ledger import Ledger
+from riskcore.insight import charts, insights
+from riskcore.serving.model import get_model, versions, weights_table
 from riskcore.validation import normalise_state
 
 svc = studio.page(

@@ -3,8 +3,9 @@
 import streamlit as st
 
 import studio
-from riskcore import jobs, scenarios
-from riskcore.talk import TEACHING_POINTS
+from riskcore.data import jobs
+from riskcore.stage import scenarios
+from riskcore.stage.talk import TEACHING_POINTS
 
 svc = studio.page("Talk track", "Presenter mode: each button sets up its scenario and opens the page.")
 

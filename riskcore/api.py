@@ -15,9 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from riskcore.decisions import Decision, Decisions, UnknownDriver
-from riskcore.model import DEFAULT_VERSION
-from riskcore.store import RiskStore, StoreNotReady
+from riskcore.data.store import RiskStore, StoreNotReady
+from riskcore.serving.decisions import Decision, Decisions, UnknownDriver
+from riskcore.serving.model import DEFAULT_VERSION
 from riskcore.validation import InvalidInput, OnboardingApplication
 
 Version = Literal["v0", "v1"]

@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from riskcore import settings
-from riskcore.decisions import Decision
-from riskcore.model import DEFAULT_VERSION, MODELS
+from riskcore.serving.decisions import Decision
+from riskcore.serving.model import DEFAULT_VERSION, MODELS
 from riskcore.validation import InvalidInput
 
 log = logging.getLogger("riskcore")
@@ -109,9 +109,9 @@ def _secret(value: str, field: str, lines: Iterator[str]) -> str:
 
 def _run(args: argparse.Namespace) -> tuple[Any, str]:
     """Execute one command; returns (JSON payload, human text)."""
-    from riskcore import jobs
-    from riskcore.decisions import Decisions
-    from riskcore.store import RiskStore
+    from riskcore.data import jobs
+    from riskcore.data.store import RiskStore
+    from riskcore.serving.decisions import Decisions
     from riskcore.validation import OnboardingApplication
 
     store = RiskStore()
@@ -163,12 +163,12 @@ def _run(args: argparse.Namespace) -> tuple[Any, str]:
         status = store.status()
         return _status_payload(status), _status_text(status)
     if command == "decisions":
-        from riskcore.ledger import Ledger
+        from riskcore.data.ledger import Ledger
 
         frame = Ledger(store.paths.ledger_db).decisions(args.limit).drop(columns=["detail"])
         return frame.to_dict("records"), frame.to_string(index=False)
     if command == "jobs":
-        from riskcore.ledger import Ledger
+        from riskcore.data.ledger import Ledger
 
         frame = Ledger(store.paths.ledger_db).jobs()
         return frame.to_dict("records"), frame.to_string(index=False)
@@ -210,8 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed
         return int(exc.code or 0)
-    from riskcore.decisions import UnknownDriver
-    from riskcore.store import StoreNotReady
+    from riskcore.data.store import StoreNotReady
+    from riskcore.serving.decisions import UnknownDriver
 
     if settings.paths().root.is_dir():
         # delay=True: the file is only created when something is logged.

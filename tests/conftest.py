@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from riskcore import cli, jobs, settings
-from riskcore.decisions import Decisions
-from riskcore.store import RiskStore
+from riskcore import cli, settings
+from riskcore.data import jobs
+from riskcore.data.store import RiskStore
+from riskcore.serving.decisions import Decisions
 
 WORLD_DRIVERS = 20
 

@@ -12,11 +12,20 @@ from urllib.parse import quote
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from riskcore import jobs, settings
-from riskcore.api import DecisionResponse, FeaturesResponse, ScoreResponse, create_app, curl_example
-from riskcore.store import RiskStore
+from riskcore import settings
+from riskcore.api import (
+    DecisionResponse,
+    FeaturesResponse,
+    ScoreResponse,
+    create_app,
+    curl_example,
+)
+from riskcore.data import jobs
+from riskcore.data.store import RiskStore
 from riskcore.validation import OnboardingApplication
 from tests.conftest import run_cli, snapshot
 from tests.servers import free_port, wait_for_http

@@ -8,10 +8,11 @@ from datetime import timedelta
 import pandas as pd
 import pyarrow.parquet as pq
 
-from riskcore import features as F
-from riskcore import jobs, pii
-from riskcore.decisions import Decisions
-from riskcore.store import utc_now
+from riskcore import pii
+from riskcore.data import jobs
+from riskcore.data.store import utc_now
+from riskcore.serving import features as F
+from riskcore.serving.decisions import Decisions
 from riskcore.validation import OnboardingApplication
 
 SESSIONS, SIGNUPS = 8, 25

@@ -10,9 +10,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from riskcore import features as F
-from riskcore import jobs, pii
-from riskcore.store import HOURLY_SCHEMA, RiskStore, utc_now, write_part
+from riskcore import pii
+from riskcore.data import jobs
+from riskcore.data.store import HOURLY_SCHEMA, RiskStore, utc_now, write_part
+from riskcore.serving import features as F
 from tests.conftest import WORLD_DRIVERS, run_cli, snapshot
 
 ADULT = "1990-01-01"
@@ -231,8 +232,8 @@ def test_reset_then_bootstrap_is_clean(fresh_world):
 
 
 def test_stale_or_missing_features_go_to_review_not_zero(world, decisions):
-    from riskcore.model import DAILY_V1
-    from riskcore.policy import review_reasons
+    from riskcore.serving.model import DAILY_V1
+    from riskcore.serving.policy import review_reasons
 
     values = world.online(decisions.daily_refs(), [{"driver_id": 1001}], with_event_timestamps=True)
     assert review_reasons(values, DAILY_V1.features, utc_now()) == [[]]
@@ -243,7 +244,7 @@ def test_stale_or_missing_features_go_to_review_not_zero(world, decisions):
 
 
 def test_compaction_keeps_every_row(tmp_path):
-    from riskcore.store import STATES_SCHEMA, compact, read_parts
+    from riskcore.data.store import STATES_SCHEMA, compact, read_parts
 
     for n in range(20):
         row = pd.DataFrame({"state": [f"S{n}"], F.IS_LAUNCHED: [n % 2],

@@ -14,9 +14,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from riskcore import jobs, settings
-from riskcore.decisions import Decisions
-from riskcore.store import RiskStore
+from riskcore import settings
+from riskcore.data import jobs
+from riskcore.data.store import RiskStore
+from riskcore.serving.decisions import Decisions
 from tests.conftest import run_cli
 
 

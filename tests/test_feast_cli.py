@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from riskcore import settings
 from tests.servers import free_port, wait_for_http
 
@@ -16,7 +15,7 @@ FEAST = str(Path(sys.executable).with_name("feast"))
 
 
 def test_feast_apply_materialize_and_ui(fresh_world):
-    from riskcore import jobs
+    from riskcore.data import jobs
 
     jobs.bootstrap(fresh_world, drivers=4)
     root = fresh_world.paths.root

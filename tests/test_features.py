@@ -5,7 +5,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from riskcore import features as F
+from riskcore.serving import features as F
 
 
 @pytest.mark.parametrize(

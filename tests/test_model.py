@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 
-from riskcore import features as F
-from riskcore.model import (
-    APPROVED, DAILY_V0, DAILY_V1, DECLINED, ONBOARDING_V0, ONBOARDING_V1, get_model,
+from riskcore.serving import features as F
+from riskcore.serving.model import (
+    APPROVED,
+    DAILY_V0,
+    DAILY_V1,
+    DECLINED,
+    ONBOARDING_V0,
+    ONBOARDING_V1,
+    get_model,
 )
 
 

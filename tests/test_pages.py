@@ -7,7 +7,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import studio
-from riskcore import jobs, scenarios, settings
+from riskcore import settings
+from riskcore.data import jobs
+from riskcore.stage import scenarios
 
 TIMEOUT = 120
 

@@ -15,10 +15,11 @@ from datetime import date
 
 import pytest
 
-from riskcore import features as F
-from riskcore import jobs, settings
-from riskcore.decisions import Decisions
-from riskcore.store import RiskStore
+from riskcore import settings
+from riskcore.data import jobs
+from riskcore.data.store import RiskStore
+from riskcore.serving import features as F
+from riskcore.serving.decisions import Decisions
 from riskcore.validation import OnboardingApplication
 
 REDIS = shutil.which("redis-server")

@@ -10,10 +10,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
-from riskcore.decisions import Decisions
-from riskcore.features import SEEN_SSN
-from riskcore.jobs import launched_states
-from riskcore.store import RiskStore
+from riskcore.data.jobs import launched_states
+from riskcore.data.store import RiskStore
+from riskcore.serving.decisions import Decisions
+from riskcore.serving.features import SEEN_SSN
 from riskcore.validation import USPS_STATES, OnboardingApplication
 
 ADULT_BIRTH = date(1990, 4, 12)

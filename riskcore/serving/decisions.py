@@ -15,12 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskcore import features as F
 from riskcore import pii
-from riskcore.ledger import Ledger
-from riskcore.model import APPROVED, DEFAULT_VERSION, REVIEW, Model, Reason, get_model
-from riskcore.policy import review_reasons
-from riskcore.store import (
+from riskcore.data.ledger import Ledger
+from riskcore.data.store import (
     DAILY_SERVICE,
     ONBOARDING_SERVICE,
     ROSTER_FEATURE,
@@ -29,6 +26,16 @@ from riskcore.store import (
     RiskStore,
     utc_now,
 )
+from riskcore.serving import features as F
+from riskcore.serving.model import (
+    APPROVED,
+    DEFAULT_VERSION,
+    REVIEW,
+    Model,
+    Reason,
+    get_model,
+)
+from riskcore.serving.policy import review_reasons
 from riskcore.validation import InvalidInput, OnboardingApplication, parse_driver_id
 
 

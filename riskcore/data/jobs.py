@@ -18,11 +18,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from riskcore import features as F
 from riskcore import pii, settings
-from riskcore.ledger import Ledger
-from riskcore.model import APPROVED, DECLINED, DEFAULT_VERSION, REVIEW, get_model
-from riskcore.store import (
+from riskcore.data.ledger import Ledger
+from riskcore.data.store import (
     HOURLY_SCHEMA,
     SEEDED_STATES,
     SIGNUPS_SCHEMA,
@@ -33,6 +31,14 @@ from riskcore.store import (
     read_parts,
     utc_now,
     write_part,
+)
+from riskcore.serving import features as F
+from riskcore.serving.model import (
+    APPROVED,
+    DECLINED,
+    DEFAULT_VERSION,
+    REVIEW,
+    get_model,
 )
 from riskcore.validation import USPS_STATES, normalise_state
 

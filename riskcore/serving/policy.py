@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-
-from riskcore.features import FEATURE_TTLS
+from riskcore.serving.features import FEATURE_TTLS
 
 TIMESTAMP_SUFFIX = "__ts"  # feast.online_response.TIMESTAMP_POSTFIX, without importing Feast
 

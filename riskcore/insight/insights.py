@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from riskcore import features as F
-from riskcore.ledger import Ledger
-from riskcore.model import APPROVED, Model
+from riskcore.data.ledger import Ledger
+from riskcore.serving import features as F
+from riskcore.serving.model import APPROVED, Model
 
 
 def approval_curve(scores: np.ndarray, thresholds: np.ndarray | None = None) -> pd.DataFrame:

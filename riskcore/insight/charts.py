@@ -7,7 +7,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from riskcore.model import Model
+from riskcore.serving.model import Model
 
 APPROVED_COLOUR = "#1a7f37"
 DECLINED_COLOUR = "#cf222e"

@@ -43,7 +43,7 @@ YESTERDAYS_FEATURES = (Y_CONV_RATE, Y_ACC_RATE, Y_TRIPS, *YESTERDAYS_FLAGS)
 DAILY_FEATURES = (*HOURLY_FEATURES, *YESTERDAYS_FLAGS)
 
 # How long a stored value may be used: the feature views' TTLs, which Feast does not enforce
-# online, so the serving policy (``riskcore.policy``) does.
+# online, so the serving policy (``riskcore.serving.policy``) does.
 HOURLY_TTL = timedelta(days=2)
 YESTERDAYS_TTL = timedelta(days=2)
 FEATURE_TTLS = {

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskcore import features as F
+from riskcore.serving import features as F
 
 APPROVED = "Approved"
 DECLINED = "Declined"

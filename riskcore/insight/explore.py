@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from riskcore import features as F
-from riskcore.policy import TIMESTAMP_SUFFIX
-from riskcore.store import RiskStore, utc_now
+from riskcore.data.store import RiskStore, utc_now
+from riskcore.serving import features as F
+from riskcore.serving.policy import TIMESTAMP_SUFFIX
 from riskcore.validation import parse_driver_id
 
 DRIVER_VIEWS = ("driver_hourly_stats", "driver_yesterdays_stats", "driver_signups")

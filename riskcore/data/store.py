@@ -32,8 +32,8 @@ import pyarrow.parquet as pq
 import yaml
 from filelock import FileLock
 
-from riskcore import features as F
 from riskcore import settings
+from riskcore.serving import features as F
 from riskcore.settings import Paths
 
 if TYPE_CHECKING:
@@ -396,7 +396,7 @@ class RiskStore:
 
     def status(self) -> StoreStatus:
         """What is applied, materialized and fresh; ``problems`` says what is wrong and the fix."""
-        from riskcore.ledger import Ledger
+        from riskcore.data.ledger import Ledger
 
         if not self.paths.ready_marker.exists():
             problem = "not set up, or its bootstrap was interrupted (run `riskcore bootstrap`)"

@@ -1,0 +1,1 @@
+"""Insight: the registry catalog, online vs offline values, model insights and charts."""

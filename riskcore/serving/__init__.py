@@ -1,0 +1,1 @@
+"""Serving: features, models as data, the missing/stale policy and the decision service."""

@@ -1,0 +1,1 @@
+"""Stage: the talk's scenarios and teaching points."""
