@@ -3,7 +3,7 @@
 import streamlit as st
 
 import studio
-from riskcore.data import jobs
+from riskcore.data import world
 from riskcore.data.ledger import Ledger
 
 svc = studio.page(
@@ -41,7 +41,7 @@ st.graphviz_chart(
 
 st.subheader("Feature store status")
 try:
-    status = svc.store.status()
+    status = svc.store.status(deep=False)
 except Exception as exc:  # noqa: BLE001 - shown as prose
     st.error(studio.friendly(exc))
 else:
@@ -50,16 +50,18 @@ else:
     cols[1].metric("Drivers", len(svc.store.roster()))
     cols[2].metric("Feature views", len(status.views))
     cols[3].metric("Freshness", f"{len(status.stale_views)} stale" if status.stale_views else "all fresh")
+    for warning in status.warnings:
+        st.warning(warning, icon=":material/key:")
     for problem in status.problems:
         st.warning(problem)
     if status.problems and st.button("Repair", icon=":material/build:", type="primary"):
-        studio.start_job(svc, "repair", lambda progress: jobs.repair(svc.store, progress))
+        studio.start_job(svc, "repair", lambda progress: world.repair(svc.store, progress))
     studio.table(status.table())
 
 st.subheader("Reset")
 st.markdown("Back to the clean seeded world: new data, registry, online store and an empty decision log.")
 if st.button("Reset demo", icon=":material/restart_alt:", type="primary"):
-    studio.start_job(svc, "reset demo", lambda progress: jobs.bootstrap(svc.store, progress=progress))
+    studio.start_job(svc, "reset demo", lambda progress: world.bootstrap(svc.store, progress=progress))
 
 st.subheader("Latest decisions")
 log = Ledger(svc.store.paths.ledger_db).decisions(15)

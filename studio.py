@@ -12,11 +12,14 @@ import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from riskcore import settings
-from riskcore.data import jobs
+from riskcore.data import world
+from riskcore.data.errors import StoreNotReady, StoreNotWritable
+from riskcore.data.ledger import LedgerOutdated
 from riskcore.data.runner import JobRunner
-from riskcore.data.store import RiskStore, StoreNotReady
+from riskcore.data.store import RiskStore
 from riskcore.insight import charts
 from riskcore.serving.decisions import Decision, Decisions, UnknownDriver
+from riskcore.settings import PiiKeyMissing
 from riskcore.stage.scenarios import ScenarioUnavailable
 from riskcore.validation import InvalidInput
 
@@ -46,6 +49,16 @@ def services() -> Services:
     use_secret_pii_key()
     store = RiskStore()
     return Services(store, Decisions(store), JobRunner())
+
+
+@st.cache_resource(show_spinner=False)
+def replay_interrupted_signups() -> None:
+    """Once per server: copy signups a killed process committed but did not copy to Feast."""
+    svc = services()
+    try:
+        svc.decisions.signups.replay()
+    except Exception:  # noqa: BLE001 - status names what is left; repair fixes it
+        return
 
 
 def use_secret_pii_key() -> None:
@@ -81,9 +94,10 @@ def ensure_ready(svc: Services) -> None:
     the shared job runner, so sessions arriving meanwhile (or during a reset) wait for the same
     run instead of starting another."""
     if svc.store.paths.ready_marker.exists():
+        replay_interrupted_signups()
         return
     with st.status("Building the demo feature store…", expanded=True) as status:
-        svc.runner.start("bootstrap", lambda progress: jobs.bootstrap(svc.store, progress=progress))
+        svc.runner.start("bootstrap", lambda progress: world.bootstrap(svc.store, progress=progress))
         bar = st.progress(0.0)
         while svc.runner.busy:
             state = svc.runner.state
@@ -133,7 +147,9 @@ def friendly(exc: Exception) -> str:
     if isinstance(exc, (InvalidInput, UnknownDriver, ScenarioUnavailable)):
         return str(exc)
     if isinstance(exc, StoreNotReady):
-        return f"The feature store is not ready: {exc}. Use **Reset demo** on the Home page."
+        return f"The feature store is not ready: {exc}. Use **Repair** or **Reset demo** on the Home page."
+    if isinstance(exc, (StoreNotWritable, PiiKeyMissing, LedgerOutdated)):
+        return str(exc)[0].upper() + str(exc)[1:] + "."
     return f"Something went wrong ({type(exc).__name__}). The demo data is intact; try again or reset the demo."
 
 
@@ -144,7 +160,15 @@ def show_decision(result: Decision) -> None:
     """Decision banner, stage timings, gauge, contributions, reasons and the feature vector."""
     score = "no score" if result.score is None else f"score {result.score:.2f}"
     reason = f" — {result.top_reason}" if result.decision != "Approved" and result.top_reason else ""
-    BANNER[result.decision](f"## {result.decision} · {score}{reason}")
+    prefix = "What-if · " if result.what_if else ""
+    BANNER[result.decision](f"## {prefix}{result.decision} · {score}{reason}")
+    if result.what_if:
+        st.caption(f"Scored with {result.model.name} {result.model.version}, not the served model: "
+                   "logged as a what-if, nobody was registered.")
+    if result.replayed:
+        st.caption("This application was decided before: this is its original decision.")
+    if result.log_problem:
+        st.warning(f"Decided, but not logged: {result.log_problem}")
     t = result.timings
     cols = st.columns(4)
     cols[0].metric("retrieval", f"{t.retrieval_ms:.2f} ms", help="Feast online read, incl. on-demand features")

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from riskcore import pii, settings  # noqa: E402
-from riskcore.data import jobs
+from riskcore.data import world
 from riskcore.data.store import PROJECT, RiskStore  # noqa: E402
 from riskcore.serving import features as F  # noqa: E402
 from riskcore.serving.decisions import Decisions  # noqa: E402
@@ -253,7 +253,7 @@ def bootstrap_seconds(root: Path, drivers: int, overrides: dict | None) -> tuple
     root.mkdir(parents=True)
     store = store_at(root, overrides)
     start = time.perf_counter()
-    results = jobs.bootstrap(store, drivers=drivers)
+    results = world.bootstrap(store, drivers=drivers)
     total = time.perf_counter() - start
     return total, {r.job: r.seconds for r in results}
 

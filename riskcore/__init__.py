@@ -11,3 +11,7 @@ The folders follow the architecture, so a behaviour is one hop from its page:
 - top level: ``settings`` (paths, keys), ``pii`` (tokens, masks), ``validation`` (input rules),
   ``cli`` and ``api`` (the two non-dashboard front ends).
 """
+
+from riskcore.settings import isolate_feast_metrics
+
+isolate_feast_metrics()

@@ -1,37 +1,62 @@
 """HTTP API with OpenAPI docs (``/docs``): the original demo's endpoints, served from riskcore.
 
-Bad input is a 422 naming the field, an unknown driver a 404, a store that is not set up a 503
-saying what to run; user input never causes a 500. Raw SSNs and licences are tokenized before
-anything is stored and never echoed back.
+Bad input is a 422 naming the field, an unknown driver a 404, a store that is not set up or a
+disk that will not take writes a 503 saying what to do; user input never causes a 500. Raw SSNs
+and licences are tokenized before anything is stored and never echoed back.
+
+The server is the authority: a real signup is dated today by the server's clock (a client date
+is accepted only by the what-if endpoints, which write nothing) and only the served model may
+register a driver. Bodies are capped, and only requests naming an allowed host are served.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from riskcore.data.store import RiskStore, StoreNotReady
+from riskcore import settings
+from riskcore.clock import today
+from riskcore.data.errors import StoreNotReady, StoreNotWritable
+from riskcore.data.ledger import LedgerOutdated
+from riskcore.data.store import RiskStore
 from riskcore.serving.decisions import Decision, Decisions, UnknownDriver
 from riskcore.serving.model import DEFAULT_VERSION
 from riskcore.validation import InvalidInput, OnboardingApplication
 
 Version = Literal["v0", "v1"]
+MAX_BODY_BYTES = 16 * 1024
+ALLOWED_HOSTS_ENV = "RISK_API_ALLOWED_HOSTS"
+DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class OnboardingRequest(BaseModel):
-    """A signup as entered. Values are checked by riskcore's rules (field-named 422s)."""
+    """A signup as entered. Values are checked by riskcore's rules (field-named 422s). The
+    application date is the server's today; there is no field for it."""
+
+    model_config = ConfigDict(extra="forbid")
 
     date_of_birth: str = Field(examples=["1990-01-01"], description="YYYY-MM-DD")
     ssn: str = Field(examples=["123-45-6789"], description="9 digits, dashes optional")
     licence: str = Field(examples=["D1234567"], description="1-20 letters, digits or dashes")
     state: str = Field(examples=["CA"], description="two-letter USPS code, any case")
+    version: Version = Field(default=DEFAULT_VERSION, description=f"only {DEFAULT_VERSION} registers "
+                             "drivers; another version is scored and logged as a what-if")
+
+
+class WhatIfRequest(OnboardingRequest):
+    """A what-if application: may be scored as of another date (nothing is stored)."""
+
     application_date: str | None = Field(default=None, description="YYYY-MM-DD, default today")
-    version: Version = DEFAULT_VERSION
 
 
 class Timings(BaseModel):
@@ -58,12 +83,73 @@ class DecisionResponse(ScoreResponse):
     decision: Literal["Approved", "Declined", "Review"]
     reasons: list[str]
     driver_id: int | None
+    what_if: bool = Field(description="scored with another model than the served one: nobody registered")
+    replayed: bool = Field(description="a retry of an application already decided: its original answer")
+    logged: bool = Field(description="whether the decision log took this decision")
+    log_problem: str | None
 
 
 class Health(BaseModel):
     ready: bool
+    writable: bool
     data_dir: str
     problems: list[str]
+    warnings: list[str]
+
+
+class BodyLimit:
+    """413 for a request body over ``limit`` bytes, declared or streamed, before it is read
+    into memory (a 1 GiB body once took 3.3 GB and stalled every other client)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            await self._too_large(send)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        body = f'{{"detail": "request body too large (at most {self.limit // 1024} KB)"}}'.encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def allowed_hosts() -> list[str]:
+    """Host names requests may use: loopback, plus what `riskcore api --allow-host` added."""
+    configured = os.environ.get(ALLOWED_HOSTS_ENV, "")
+    return [h.strip() for h in configured.split(",") if h.strip()] or list(DEFAULT_ALLOWED_HOSTS)
 
 
 def _respond(model: type[BaseModel], decision: Decision) -> JSONResponse:
@@ -82,21 +168,39 @@ def _problem(status: int, field: str | None, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": detail})
 
 
+def _validation_message(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden" and error["loc"][-1] == "application_date":
+        return ("set by the server (today) for a real signup; to score another date use "
+                "/onboarding/score, which stores nothing")
+    return str(error["msg"])
+
+
 def create_app(store: RiskStore | None = None) -> FastAPI:
     store = store or RiskStore()
     decisions = Decisions(store)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Signups a killed server committed but did not copy to the feature store.
+        if store.paths.ready_marker.exists() and store.paths.ledger_db.exists():
+            decisions.signups.replay()
+        yield
+
     app = FastAPI(
         title="Driver Risk Studio API",
         version="1.0",
         description="Onboarding and daily risk decisions over a Feast feature store. "
         "Features, score and decision for an application or a driver; decisions carry the "
         "model name and version, reasons and per-stage timings.",
+        lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts())
 
     @app.exception_handler(RequestValidationError)
     async def malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's default 422 echoes the submitted values: they may be an SSN or a licence.
-        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        detail = [{"loc": list(e["loc"]), "msg": _validation_message(e), "type": e["type"]} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": detail})
 
     @app.exception_handler(InvalidInput)
@@ -111,11 +215,24 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
     async def not_ready(_: Request, exc: StoreNotReady) -> JSONResponse:
         return _problem(503, None, str(exc))
 
+    @app.exception_handler(StoreNotWritable)
+    async def not_writable(_: Request, exc: StoreNotWritable) -> JSONResponse:
+        return _problem(503, None, str(exc))
+
+    @app.exception_handler(settings.PiiKeyMissing)
+    async def no_key(_: Request, exc: settings.PiiKeyMissing) -> JSONResponse:
+        return _problem(503, None, str(exc))
+
+    @app.exception_handler(LedgerOutdated)
+    async def outdated(_: Request, exc: LedgerOutdated) -> JSONResponse:
+        return _problem(503, None, str(exc))
+
     def onboarding(body: OnboardingRequest, record: bool) -> Decision:
         store.require_ready()
+        day = body.application_date if isinstance(body, WhatIfRequest) else None
         application = OnboardingApplication.parse(
             date_of_birth=body.date_of_birth, ssn=body.ssn, licence=body.licence,
-            state=body.state, application_date=body.application_date,
+            state=body.state, application_date=day if day is not None else today(),
         )
         return decisions.onboard(application, version=body.version, record=record)
 
@@ -124,29 +241,33 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
         return decisions.daily(driver_id, version=version, record=record)
 
     @app.get("/health", response_model=Health, tags=["service"],
-             responses={503: {"description": "store not ready"}})
+             responses={503: {"description": "store not ready, or its disk not writable"}})
     def health() -> Any:
-        """Store readiness: registry applied, sources present, online store there."""
-        status = store.status()
-        body = Health(ready=status.ready, data_dir=str(status.data_dir), problems=list(status.problems))
+        """Store readiness: registry applied, sources present and readable, online store there,
+        data directory writable; warnings (e.g. the demo PII key)."""
+        status = store.status(deep=False)
+        body = Health(ready=status.ready, writable=status.writable, data_dir=str(status.data_dir),
+                      problems=list(status.problems), warnings=list(status.warnings))
         return body if status.ready else JSONResponse(status_code=503, content=body.model_dump())
 
-    # The three onboarding endpoints are plain functions (not async): Feast reads are blocking,
-    # so FastAPI runs them in its thread pool.
+    # The endpoints are plain functions (not async): Feast reads are blocking, so FastAPI runs
+    # them in its thread pool.
     @app.post("/onboarding/features", response_model=FeaturesResponse, tags=["onboarding"])
-    def onboarding_features(body: OnboardingRequest) -> Any:
+    def onboarding_features(body: WhatIfRequest) -> Any:
         """The onboarding features for an application (nothing is stored)."""
         return _respond(FeaturesResponse, onboarding(body, record=False))
 
     @app.post("/onboarding/score", response_model=ScoreResponse, tags=["onboarding"])
-    def onboarding_score(body: OnboardingRequest) -> Any:
-        """Features, vector and score for an application (nothing is stored)."""
+    def onboarding_score(body: WhatIfRequest) -> Any:
+        """Features, vector and score for an application, as of any date (nothing is stored)."""
         return _respond(ScoreResponse, onboarding(body, record=False))
 
-    @app.post("/onboarding/decision", response_model=DecisionResponse, tags=["onboarding"])
+    @app.post("/onboarding/decision", response_model=DecisionResponse, tags=["onboarding"],
+              responses={503: {"description": "store not ready, or its disk not writable"}})
     def onboarding_decision(body: OnboardingRequest) -> Any:
-        """The decision. An approval becomes a driver (pushed to the feature store) and every
-        decision is logged, with tokens only."""
+        """The decision, dated today. With the served model an approval becomes a driver (in the
+        ledger, then the feature store) and a retry of the same application returns the original
+        answer; another version is a what-if. Every decision is logged, with tokens only."""
         return _respond(DecisionResponse, onboarding(body, record=True))
 
     @app.get("/daily/{driver_id}/features", response_model=FeaturesResponse, tags=["daily"])
@@ -161,7 +282,8 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
 
     @app.get("/daily/{driver_id}/decision", response_model=DecisionResponse, tags=["daily"])
     def daily_decision(driver_id: str, version: Version = DEFAULT_VERSION) -> Any:
-        """A driver's daily decision (logged)."""
+        """A driver's daily decision (logged; if the log cannot be written the decision still
+        comes back, with ``logged: false`` and why)."""
         return _respond(DecisionResponse, daily(driver_id, version, record=True))
 
     return app

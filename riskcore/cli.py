@@ -1,7 +1,8 @@
 """``riskcore`` / ``python -m riskcore``: the risk system from a terminal.
 
-Human-readable by default, ``--json`` for machines. Bad input is one line on stderr and exit
-code 2, with nothing written.
+Human-readable by default, ``--json`` (before or after the command) for machines. Bad input is
+one line on stderr and exit code 2, with nothing written; a disk that will not take writes is
+one line and exit code 1.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
@@ -21,6 +23,7 @@ from riskcore.validation import InvalidInput
 
 log = logging.getLogger("riskcore")
 VERSIONS = sorted({version for _, version in MODELS})
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,46 +36,58 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="riskcore", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # --json after the command too; SUPPRESS keeps a subcommand from resetting the global flag.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    boot = sub.add_parser("bootstrap", help="build a clean demo world (data, apply, materialize)")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, parents=[common])
+
+    boot = command("bootstrap", "build a clean demo world (data, apply, materialize)")
     boot.add_argument("--drivers", type=int, default=settings.DEFAULT_DRIVERS)
     boot.add_argument("--seed", type=int, default=settings.DEFAULT_SEED)
-    sim = sub.add_parser("simulate-day", help="write a day of driver activity")
+    sim = command("simulate-day", "write a day of driver activity")
     sim.add_argument("--risky-driver", type=int, action="append", default=[],
                      help="give this driver the original demo's bad day (repeatable)")
     sim.add_argument("--seed", type=int, default=settings.DEFAULT_SEED)
-    sub.add_parser("batch-job", help="compute yesterday's stats and flags for every driver")
-    sub.add_parser("materialize", help="incremental materialization into the online store")
-    score = sub.add_parser("score", help="batch-score every driver with the daily model")
+    command("batch-job", "compute yesterday's stats and flags for every driver")
+    command("materialize", "incremental materialization into the online store")
+    score = command("score", "batch-score every driver with the daily model")
     score.add_argument("--version", choices=VERSIONS, default=DEFAULT_VERSION)
-    tick = sub.add_parser("tick", help="one cadence tick: simulate day, batch job, materialize, score")
+    tick = command("tick", "one cadence tick: simulate day, batch job, materialize, score")
     tick.add_argument("--seed", type=int, default=settings.DEFAULT_SEED)
 
-    onboard = sub.add_parser("onboard", help="decide on a signup")
+    onboard = command("onboard", "decide on a signup (dated today by the server)")
     onboard.add_argument("--dob", required=True, help="date of birth, YYYY-MM-DD")
     onboard.add_argument("--ssn", required=True, help="123-45-6789, or - to read it from stdin "
                          "(keeps it out of `ps` and shell history)")
     onboard.add_argument("--dl", required=True, help="driver's licence number, or - for the next stdin line")
     onboard.add_argument("--state", required=True, help="two-letter state code")
-    onboard.add_argument("--date", default=None, help="application date (default: today)")
-    onboard.add_argument("--version", choices=VERSIONS, default=DEFAULT_VERSION)
-    daily = sub.add_parser("daily", help="the daily decision for a driver")
+    onboard.add_argument("--version", choices=VERSIONS, default=DEFAULT_VERSION,
+                         help=f"model version; only {DEFAULT_VERSION} registers drivers, others are what-ifs")
+    onboard.add_argument("--what-if", action="store_true",
+                         help="score and log as a what-if: nobody becomes a driver")
+    onboard.add_argument("--date", default=None, help="with --what-if: score as of this date (YYYY-MM-DD)")
+    daily = command("daily", "the daily decision for a driver")
     daily.add_argument("--driver-id", required=True)
     daily.add_argument("--version", choices=VERSIONS, default=DEFAULT_VERSION)
 
-    states = sub.add_parser("states", help="list, launch or retire states")
+    states = command("states", "list, launch or retire states")
     states.add_argument("action", nargs="?", choices=["list", "launch", "retire"], default="list")
     states.add_argument("state", nargs="?")
-    sub.add_parser("status", help="registry, materialization, online rows and freshness")
-    decisions = sub.add_parser("decisions", help="the latest entries of the decision log")
+    command("status", "registry, materialization, online rows, freshness and consistency")
+    decisions = command("decisions", "the latest entries of the decision log")
     decisions.add_argument("--limit", type=int, default=10)
-    sub.add_parser("jobs", help="job history")
-    sub.add_parser("reset", help="delete all generated data")
-    sub.add_parser("repair", help="fix what `status` reports (interrupted jobs, lost registry or online store)")
-    api = sub.add_parser("api", help="serve the HTTP API (OpenAPI docs at /docs)")
-    api.add_argument("--host", default="127.0.0.1")
+    command("jobs", "job history")
+    command("reset", "delete all generated data")
+    command("repair", "fix what `status` reports (interrupted jobs and signups, lost or unreadable files)")
+    api = command("api", "serve the HTTP API (OpenAPI docs at /docs)")
+    api.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                     help="also accept requests for this Host name (repeatable; loopback names always)")
+    api.add_argument("--workers", type=int, default=1, help="worker processes (reads scale with them)")
     return parser
 
 
@@ -81,12 +96,15 @@ def _progress(done: int, total: int, message: str) -> None:
 
 
 def _decision_text(d: Decision) -> str:
+    label = d.decision.upper() + ("  (what-if: not recorded as a driver)" if d.what_if else "")
     lines = [
-        f"{d.decision.upper()}  score={'n/a' if d.score is None else f'{d.score:.4f}'}"
+        f"{label}  score={'n/a' if d.score is None else f'{d.score:.4f}'}"
         f"  model={d.model.name} {d.model.version}  threshold={d.model.threshold}",
         f"subject: {d.subject}" + (f"  driver_id: {d.driver_id}" if d.driver_id else ""),
         "vector:  " + ", ".join(f"{f}={v:g}" for f, v in zip(d.model.features, d.vector)),
     ]
+    if d.replayed:
+        lines.append("note:    this application was decided before; this is its original decision")
     if d.review:
         lines.append("review:  " + "; ".join(d.review))
     if d.reasons:
@@ -94,6 +112,8 @@ def _decision_text(d: Decision) -> str:
     t = d.timings
     lines.append(f"timings: retrieval {t.retrieval_ms:.3f} ms, featurization "
                  f"{t.featurization_ms:.3f} ms, inference {t.inference_ms:.3f} ms")
+    if d.log_problem:
+        lines.append(f"warning: not logged: {d.log_problem}")
     return "\n".join(lines)
 
 
@@ -109,7 +129,9 @@ def _secret(value: str, field: str, lines: Iterator[str]) -> str:
 
 def _run(args: argparse.Namespace) -> tuple[Any, str]:
     """Execute one command; returns (JSON payload, human text)."""
-    from riskcore.data import jobs
+    from riskcore.clock import today, utc_now
+    from riskcore.data import jobs, world
+    from riskcore.data.ledger import Ledger
     from riskcore.data.store import RiskStore
     from riskcore.serving.decisions import Decisions
     from riskcore.validation import OnboardingApplication
@@ -120,17 +142,17 @@ def _run(args: argparse.Namespace) -> tuple[Any, str]:
         store.require_ready()
 
     if command == "bootstrap":
-        results = jobs.bootstrap(store, drivers=args.drivers, seed=args.seed, progress=_progress)
-        return [r.__dict__ for r in results], "\n".join(f"{r.job}: {r.rows} rows in {r.seconds:.2f}s {r.detail}" for r in results)
+        results = world.bootstrap(store, drivers=args.drivers, seed=args.seed, progress=_progress)
+        return [r.__dict__ for r in results], "\n".join(_job_text(r) for r in results)
     if command == "simulate-day":
+        import numpy as np
+
         roster = store.roster()["driver_id"].to_numpy()
         unknown = sorted(set(args.risky_driver) - set(roster.tolist()))
         if unknown:
             raise InvalidInput("risky-driver", f"no driver {unknown[0]}")
-        import numpy as np
-
-        r = jobs.simulate_day(store, jobs.utc_now(), roster, np.array(args.risky_driver, dtype=np.int64), args.seed)
-        return r.__dict__, f"simulate_day: {r.rows} rows {r.detail}"
+        r = jobs.simulate_day(store, utc_now(), roster, np.array(args.risky_driver, dtype=np.int64), args.seed)
+        return r.__dict__, _job_text(r)
     if command in ("batch-job", "materialize", "score", "tick"):
         if command == "tick":
             results = jobs.cadence_tick(store, args.seed, progress=_progress)
@@ -140,14 +162,21 @@ def _run(args: argparse.Namespace) -> tuple[Any, str]:
             results = [jobs.materialize(store, progress=_progress)]
         else:
             results = [jobs.score_all(store, args.version)]
-        return [r.__dict__ for r in results], "\n".join(f"{r.job}: {r.rows} rows in {r.seconds:.2f}s {r.detail}" for r in results)
+        return [r.__dict__ for r in results], "\n".join(_job_text(r) for r in results)
     if command == "onboard":
+        if args.date is not None and not args.what_if:
+            raise InvalidInput("date", "a real signup is dated today by the server; add --what-if "
+                                       "to score another date (nobody becomes a driver)")
         lines = iter(sys.stdin)
         app = OnboardingApplication.parse(date_of_birth=args.dob, ssn=_secret(args.ssn, "ssn", lines),
-                                          licence=_secret(args.dl, "licence", lines),
-                                          state=args.state, application_date=args.date)
-        d = Decisions(store).onboard(app, version=args.version)
-        log.info("onboard %s -> %s", d.subject, d.decision)
+                                          licence=_secret(args.dl, "licence", lines), state=args.state,
+                                          application_date=args.date if args.what_if else today())
+        service = Decisions(store)
+        if args.what_if:
+            d = service.onboard(app, version=args.version, what_if=True)
+        else:
+            d = service.onboard(app, version=args.version)
+        log.info("onboard %s -> %s%s", d.subject, d.decision, " (what-if)" if d.what_if else "")
         return d.as_dict(), _decision_text(d)
     if command == "daily":
         d = Decisions(store).daily(args.driver_id, version=args.version)
@@ -163,30 +192,32 @@ def _run(args: argparse.Namespace) -> tuple[Any, str]:
         status = store.status()
         return _status_payload(status), _status_text(status)
     if command == "decisions":
-        from riskcore.data.ledger import Ledger
-
         frame = Ledger(store.paths.ledger_db).decisions(args.limit).drop(columns=["detail"])
         return frame.to_dict("records"), frame.to_string(index=False)
     if command == "jobs":
-        from riskcore.data.ledger import Ledger
-
         frame = Ledger(store.paths.ledger_db).jobs()
         return frame.to_dict("records"), frame.to_string(index=False)
     if command == "repair":
-        done = jobs.repair(store, progress=_progress)
+        done = world.repair(store, progress=_progress)
         return {"repaired": done}, done
     if command == "reset":
-        jobs.reset(store)
+        world.reset(store)
         return {"reset": str(store.paths.root)}, f"reset {store.paths.root}"
     raise AssertionError(command)
+
+
+def _job_text(result: Any) -> str:
+    return f"{result.job}: {result.summary} in {result.seconds:.2f}s"
 
 
 def _status_payload(status: Any) -> dict[str, Any]:
     return {
         "data_dir": str(status.data_dir),
         "ready": status.ready,
+        "writable": status.writable,
         "registry_applied": status.registry_applied,
         "problems": list(status.problems),
+        "warnings": list(status.warnings),
         "views": [
             {"name": v.name, "online_rows": v.online_rows,
              "newest_event": v.newest_event.isoformat() if v.newest_event else None,
@@ -200,9 +231,41 @@ def _status_payload(status: Any) -> dict[str, Any]:
 def _status_text(status: Any) -> str:
     lines = [f"data dir: {status.data_dir}", f"ready: {'yes' if status.ready else 'no'}"]
     lines += [f"problem: {p}" for p in status.problems]
+    lines += [f"warning: {w}" for w in status.warnings]
     if status.views:
         lines.append(status.table().drop(columns=["newest event"]).to_string(index=False))
     return "\n".join(lines)
+
+
+def _serve_api(args: argparse.Namespace) -> int:
+    """Run the API with uvicorn. Loopback unless told otherwise, and then with a warning."""
+    import uvicorn
+
+    from riskcore import api
+
+    if args.workers < 1:
+        raise InvalidInput("workers", "expected 1 or more")
+    if args.host not in LOOPBACK_HOSTS:
+        print(f"warning: the API listens on {args.host}: anyone who can reach this address can sign "
+              "drivers up. Requests must name an allowed host (--allow-host).", file=sys.stderr)
+    allowed = [*LOOPBACK_HOSTS, *args.allow_host]
+    if args.host not in ("0.0.0.0", "::"):
+        allowed.append(args.host)
+    os.environ[api.ALLOWED_HOSTS_ENV] = ",".join(dict.fromkeys(allowed))
+    uvicorn.run("riskcore.api:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning")
+    return 0
+
+
+def _print(text: str) -> int:
+    """Print to stdout; a reader that went away (``riskcore status | head``) is not an error
+    worth a traceback."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -210,36 +273,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed
         return int(exc.code or 0)
-    from riskcore.data.store import StoreNotReady
+    from riskcore.data.errors import StoreNotReady, StoreNotWritable
+    from riskcore.data.ledger import LedgerOutdated
     from riskcore.serving.decisions import UnknownDriver
 
+    # A log that cannot be written (full disk) must not print logging's own traceback.
+    logging.raiseExceptions = False
     if settings.paths().root.is_dir():
         # delay=True: the file is only created when something is logged.
         handler = logging.FileHandler(settings.paths().log_file, delay=True)
         logging.basicConfig(handlers=[handler], level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.command == "api":
-        import uvicorn
-
-        from riskcore.api import create_app
-
-        uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
-        return 0
-    # Feast prints progress to stdout; keep stdout for our output only.
     try:
+        if args.command == "api":
+            return _serve_api(args)
+        # Feast prints progress to stdout; keep stdout for our output only.
         with contextlib.redirect_stdout(sys.stderr):
             payload, text = _run(args)
-    except (InvalidInput, UnknownDriver, StoreNotReady, ValueError) as exc:
+    except (InvalidInput, UnknownDriver, StoreNotReady, settings.PiiKeyMissing, LedgerOutdated, ValueError) as exc:
         # Bad input writes nothing, not even a log line.
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StoreNotWritable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - a sentence here, the traceback in the log
         log.exception("%s failed", args.command)
         print(f"error: {args.command} failed ({type(exc).__name__}: {exc}); details in "
               f"{settings.paths().log_file}; `riskcore status` says what to repair", file=sys.stderr)
         return 1
-    print(json.dumps(payload, default=str, indent=2) if args.json else text)
-    return 0
+    return _print(json.dumps(payload, default=str, indent=2) if args.json else text)
 
 
 if __name__ == "__main__":

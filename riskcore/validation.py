@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from riskcore.clock import today
+
 USPS_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
     "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split()
@@ -149,7 +151,7 @@ class OnboardingApplication(BaseModel):
         try:
             return cls(
                 date_of_birth=date_of_birth, ssn=ssn, licence=licence, state=state,
-                application_date=application_date if application_date is not None else date.today(),
+                application_date=application_date if application_date is not None else today(),
             )
         except ValidationError as exc:
             raise _first_problem(exc) from None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from riskcore import cli, settings
-from riskcore.data import jobs
+from riskcore.data import world as demo_world
 from riskcore.data.store import RiskStore
 from riskcore.serving.decisions import Decisions
 
@@ -22,7 +22,7 @@ def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("world")
     previous = os.environ.get(settings.DATA_DIR_ENV)
     os.environ[settings.DATA_DIR_ENV] = str(root)
-    jobs.bootstrap(RiskStore(settings.Paths(root)), drivers=WORLD_DRIVERS)
+    demo_world.bootstrap(RiskStore(settings.Paths(root)), drivers=WORLD_DRIVERS)
     if previous is None:
         os.environ.pop(settings.DATA_DIR_ENV)
     else:

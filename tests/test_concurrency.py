@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from riskcore import pii
 from riskcore.data import jobs
+from riskcore.data import world as demo_world
 from riskcore.data.store import utc_now
 from riskcore.serving import features as F
 from riskcore.serving.decisions import Decisions
@@ -23,7 +24,7 @@ def ssn_for(session: int, n: int) -> str:
 
 
 def test_8_sessions_x_25_signups_lose_nothing(fresh_world):
-    jobs.bootstrap(fresh_world, drivers=5)
+    demo_world.bootstrap(fresh_world, drivers=5)
     service = Decisions(fresh_world)  # one shared service, as every Streamlit session shares one
 
     def session(s: int) -> list[int]:
@@ -62,13 +63,26 @@ def test_8_sessions_x_25_signups_lose_nothing(fresh_world):
 
 
 def test_concurrent_duplicate_ssn_is_approved_once(fresh_world):
-    jobs.bootstrap(fresh_world, drivers=3)
+    demo_world.bootstrap(fresh_world, drivers=3)
     service = Decisions(fresh_world)
-    app = OnboardingApplication.parse(date_of_birth="1985-05-05", ssn="404-40-4040", licence="DUP1", state="CA")
+    # Eight different applications (one licence each) with one SSN, at once: one driver.
+    apps = [OnboardingApplication.parse(date_of_birth="1985-05-05", ssn="404-40-4040", licence=f"DUP{n}",
+                                        state="CA") for n in range(8)]
     with ThreadPoolExecutor(8) as pool:
-        outcomes = list(pool.map(lambda _: service.onboard(app).decision, range(8)))
-    assert outcomes.count("Approved") == 1
-    assert outcomes.count("Declined") == 7
+        outcomes = list(pool.map(service.onboard, apps))
+    assert [o.decision for o in outcomes].count("Approved") == 1
+    assert {o.top_reason for o in outcomes if o.decision == "Declined"} == {"previously seen SSN"}
+
+
+def test_concurrent_retries_of_one_application_make_one_driver(fresh_world):
+    demo_world.bootstrap(fresh_world, drivers=3)
+    service = Decisions(fresh_world)
+    app = OnboardingApplication.parse(date_of_birth="1985-05-05", ssn="405-40-4040", licence="SAME1", state="CA")
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda _: service.onboard(app), range(8)))
+    assert {(o.decision, o.driver_id) for o in outcomes} == {("Approved", 1004)}
+    assert sum(o.replayed for o in outcomes) == 7
+    assert fresh_world.roster()["driver_id"].tolist() == [1001, 1002, 1003, 1004]
 
 
 def test_signups_beside_jobs_threads_and_another_process(fresh_world):
@@ -81,7 +95,7 @@ def test_signups_beside_jobs_threads_and_another_process(fresh_world):
 
     from riskcore import settings
 
-    jobs.bootstrap(fresh_world, drivers=20)
+    demo_world.bootstrap(fresh_world, drivers=20)
     service = Decisions(fresh_world)
     errors: list[BaseException] = []
     stop = threading.Event()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -10,9 +12,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from riskcore import pii
+from riskcore import pii, settings
+from riskcore.clock import utc_now
 from riskcore.data import jobs
-from riskcore.data.store import HOURLY_SCHEMA, RiskStore, utc_now, write_part
+from riskcore.data import world as demo_world
+from riskcore.data.store import HOURLY_SCHEMA, RiskStore, write_part
 from riskcore.serving import features as F
 from tests.conftest import WORLD_DRIVERS, run_cli, snapshot
 
@@ -63,7 +67,10 @@ def test_timings_and_vector_are_reported(decisions):
     result = decisions.onboard(app, record=False)
     assert result.vector.tolist() == [1.0, 1.0, 0.0, 0.0]
     assert result.timings.retrieval_ms > 0 and result.timings.inference_ms > 0
-    assert result.subject == "***-**-2222 / **** / TX"
+    key = settings.pii_key().secret
+    expected = [hmac.new(key, raw, hashlib.sha256).hexdigest()[:8] for raw in (b"ssn:202222222", b"dl:T1")]
+    assert result.subject == f"ssn·{expected[0]} / dl·{expected[1]} / TX"
+    assert "2222" not in result.subject
 
 
 def test_batch_job_makes_a_driver_risky(world, capsys):
@@ -202,7 +209,7 @@ def test_pii_can_come_from_stdin_instead_of_arguments(world):
          "--state", "CA"], input="231-45-6789\nSTDIN001\n", capture_output=True, text=True, timeout=120,
         check=False)
     assert done.returncode == 0, done.stderr
-    assert '"decision": "Approved"' in done.stdout and "***-**-6789" in done.stdout
+    assert '"decision": "Approved"' in done.stdout and "6789" not in done.stdout
     missing = subprocess.run([sys.executable, "-m", "riskcore", "onboard", "--dob", ADULT, "--ssn", "-",
                               "--dl", "-", "--state", "CA"], input="", capture_output=True, text=True,
                              timeout=120, check=False)
@@ -222,12 +229,12 @@ def test_bootstrap_rejects_an_empty_population(fresh_world, capsys):
 
 
 def test_reset_then_bootstrap_is_clean(fresh_world):
-    jobs.bootstrap(fresh_world, drivers=5)
+    demo_world.bootstrap(fresh_world, drivers=5)
     assert len(fresh_world.roster()) == 5
-    jobs.reset(fresh_world)
+    demo_world.reset(fresh_world)
     assert not fresh_world.paths.registry_db.exists()
     fresh = RiskStore(fresh_world.paths)
-    jobs.bootstrap(fresh, drivers=3)
+    demo_world.bootstrap(fresh, drivers=3)
     assert fresh.roster()["driver_id"].tolist() == [1001, 1002, 1003]
 
 

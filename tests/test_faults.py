@@ -16,6 +16,8 @@ import pytest
 
 from riskcore import settings
 from riskcore.data import jobs
+from riskcore.data import world as demo_world
+from riskcore.data.errors import StoreNotReady
 from riskcore.data.store import RiskStore
 from riskcore.serving.decisions import Decisions
 from tests.conftest import run_cli
@@ -82,7 +84,7 @@ def test_bootstrap_killed_half_way_is_detected_and_redone(fresh_world, capsys, d
 @pytest.mark.parametrize(("job", "extra"), [("simulate_day", 0.0), ("batch_job", 0.0),
                                             ("materialize", 0.0), ("materialize", 0.3)])
 def test_job_killed_half_way_keeps_previous_data(fresh_world, capsys, job, extra):
-    jobs.bootstrap(fresh_world, drivers=300)
+    demo_world.bootstrap(fresh_world, drivers=300)
     decision, features = snapshot_decision(fresh_world)
     proc = spawn(fresh_world.paths.root, "tick", "--seed", "3")
     kill_during(proc, fresh_world.paths.ledger_db, job, extra)
@@ -100,61 +102,66 @@ def test_job_killed_half_way_keeps_previous_data(fresh_world, capsys, job, extra
 
 
 def test_deleted_online_store_is_detected_and_repaired(fresh_world, capsys):
-    jobs.bootstrap(fresh_world, drivers=8)
+    demo_world.bootstrap(fresh_world, drivers=8)
     before = snapshot_decision(fresh_world)
     fresh_world.paths.online_db.unlink()
     store = RiskStore(fresh_world.paths)  # a process started after the deletion
     assert "online store missing" in " ".join(store.status().problems)
-    assert "rebuilt the online store" in jobs.repair(store)
+    assert "rebuilt the online store" in demo_world.repair(store)
     assert store.status().problems == ()
     assert snapshot_decision(store) == before
 
 
 def test_deleted_registry_is_detected_and_repaired(fresh_world):
-    jobs.bootstrap(fresh_world, drivers=8)
+    demo_world.bootstrap(fresh_world, drivers=8)
     before = snapshot_decision(fresh_world)
     fresh_world.paths.registry_db.unlink()
     store = RiskStore(fresh_world.paths)
     status = store.status()
     assert not status.ready and "registry missing" in " ".join(status.problems)
-    jobs.repair(store)
+    demo_world.repair(store)
     assert store.status().ready
     assert snapshot_decision(store) == before
 
 
 def test_deleted_data_file_is_detected_and_rebuilt(fresh_world):
-    jobs.bootstrap(fresh_world, drivers=8)
+    demo_world.bootstrap(fresh_world, drivers=8)
     for part in fresh_world.paths.yesterdays_dir.glob("*.parquet"):
         part.unlink()
     store = RiskStore(fresh_world.paths)
     assert "data files missing: driver_yesterdays_stats" in " ".join(store.status().problems)
-    assert "regenerated yesterday's stats" in jobs.repair(store)
+    assert "regenerated yesterday's stats" in demo_world.repair(store)
     assert store.status().ready and store.status().problems == ()
 
 
 def test_deleted_signups_and_ledger_are_rebuilt_without_losing_drivers(fresh_world):
     from riskcore.validation import OnboardingApplication
 
-    jobs.bootstrap(fresh_world, drivers=8)
+    demo_world.bootstrap(fresh_world, drivers=8)
     service = Decisions(fresh_world)
     app = OnboardingApplication.parse(date_of_birth="1990-01-01", ssn="808-08-0808", licence="KEEP1", state="CA")
     kept = service.onboard(app).driver_id
     shutil.rmtree(fresh_world.paths.signups_dir)
     store = RiskStore(fresh_world.paths)
     assert "data files missing: signups" in " ".join(store.status().problems)
-    done = jobs.repair(store)
-    assert "signups (8 seeded + 1 approved" in done
+    done = demo_world.repair(store)
+    assert "rewrote the signups data from the ledger (9 drivers)" in done
     assert store.roster()["driver_id"].tolist() == [*range(1001, 1009), kept]
     assert Decisions(store).onboard(app, record=False).top_reason == "previously seen SSN"
-    # The ledger is lost too: ids continue after the highest driver, never reusing one.
+    # The ledger is lost too: nothing registers until repair restores it from the signups data;
+    # then ids continue after the highest driver, never reusing one.
     fresh_world.paths.ledger_db.unlink()
-    assert "decision log and job history missing" in " ".join(RiskStore(fresh_world.paths).status().problems)
+    assert "the ledger (signups, decision log) is missing" in " ".join(RiskStore(fresh_world.paths).status().problems)
     other = OnboardingApplication.parse(date_of_birth="1990-01-01", ssn="809-08-0808", licence="NEXT1", state="CA")
+    with pytest.raises(StoreNotReady, match="riskcore repair"):
+        Decisions(RiskStore(fresh_world.paths)).onboard(other)
+    assert "restored the ledger's 9 drivers" in demo_world.repair(RiskStore(fresh_world.paths))
     assert Decisions(RiskStore(fresh_world.paths)).onboard(other).driver_id == kept + 1
+    assert Decisions(store).onboard(app, record=False).top_reason == "previously seen SSN"
 
 
 def test_bad_bootstrap_arguments_destroy_nothing(fresh_world, capsys):
-    jobs.bootstrap(fresh_world, drivers=4)
+    demo_world.bootstrap(fresh_world, drivers=4)
     for args in (["--seed", "-1"], ["--drivers", "0"], ["--drivers", "99999999"]):
         code, _, err = run_cli(capsys, "bootstrap", *args)
         assert code == 2 and err.startswith("error: ")
@@ -162,7 +169,7 @@ def test_bad_bootstrap_arguments_destroy_nothing(fresh_world, capsys):
 
 
 def test_a_running_job_of_a_live_process_is_not_interrupted(fresh_world):
-    jobs.bootstrap(fresh_world, drivers=3)
+    demo_world.bootstrap(fresh_world, drivers=3)
     ledger = jobs.Ledger(fresh_world.paths.ledger_db)
     job = ledger.start_job("long job")
     assert ledger.interrupted_jobs().empty

@@ -9,15 +9,15 @@ import time
 from pathlib import Path
 
 from riskcore import settings
+from riskcore.data import world as demo_world
 from tests.servers import free_port, wait_for_http
 
 FEAST = str(Path(sys.executable).with_name("feast"))
 
 
 def test_feast_apply_materialize_and_ui(fresh_world):
-    from riskcore.data import jobs
 
-    jobs.bootstrap(fresh_world, drivers=4)
+    demo_world.bootstrap(fresh_world, drivers=4)
     root = fresh_world.paths.root
     fresh_world.paths.online_db.unlink()  # feast apply must create every table itself
     config = fresh_world.write_cli_config(root / "feature_store.yaml")
@@ -35,6 +35,13 @@ def test_feast_apply_materialize_and_ui(fresh_world):
     mat = subprocess.run([*base, "materialize-incremental", now], capture_output=True, text=True,
                          timeout=300, check=False)
     assert mat.returncode == 0, mat.stderr[-2000:]
+    # Incremental materialization starts where the last one ended: the identities of drivers who
+    # signed up before it are not online again, and status says so (the ledger knows them).
+    problems = " ".join(fresh_world.status().problems)
+    assert "online identities disagree with the ledger for 4 driver(s)" in problems
+    full = subprocess.run([*base, "materialize", "2000-01-01T00:00:00", now], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert full.returncode == 0, full.stderr[-2000:]
     assert fresh_world.status().ready
 
     port = free_port()

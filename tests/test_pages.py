@@ -140,7 +140,7 @@ def test_talk_track_buttons_open_their_scenario(app, number, title, lands):
         assert at.radio(key="onboard.form.version").value == "v0"
         at.switch_page("pages/1_onboarding.py")  # AppTest reruns the page it last switched to
         next(b for b in at.button if b.label == "Decide").click().run()
-        assert "## Approved" in banners(at)  # v0 approves a 16-year-old
+        assert "## What-if · Approved" in banners(at)  # v0 approves a 16-year-old, registers nobody
 
 
 def test_pii_key_can_come_from_streamlit_secrets(app, monkeypatch):

@@ -17,6 +17,7 @@ import pytest
 
 from riskcore import settings
 from riskcore.data import jobs
+from riskcore.data import world as demo_world
 from riskcore.data.store import RiskStore
 from riskcore.serving import features as F
 from riskcore.serving.decisions import Decisions
@@ -56,7 +57,7 @@ def redis_world(redis_url, tmp_path, monkeypatch):
     monkeypatch.setenv(settings.ONLINE_STORE_ENV, redis_url)
     monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path))
     store = RiskStore(settings.Paths(tmp_path))
-    jobs.bootstrap(store, drivers=12)
+    demo_world.bootstrap(store, drivers=12)
     return store
 
 

@@ -1,10 +1,11 @@
 """Input validation and PII tokenization."""
 
+import stat
 from datetime import date
 
 import pytest
 
-from riskcore import pii
+from riskcore import pii, settings
 from riskcore.validation import InvalidInput, OnboardingApplication, parse_driver_id
 
 GOOD = {"date_of_birth": "1990-01-01", "ssn": "123-45-6789", "licence": "D1234567", "state": "CA",
@@ -72,14 +73,43 @@ def test_tokens_are_stable_keyed_and_opaque():
     assert "123456789" not in a and "6789" not in a
 
 
-def test_token_key_comes_from_the_environment(monkeypatch):
-    monkeypatch.delenv("RISK_PII_KEY", raising=False)
-    default = pii.tokenize("ssn", "123456789")
-    monkeypatch.setenv("RISK_PII_KEY", "another-key")
-    assert pii.tokenize("ssn", "123456789") != default
+def test_token_key_comes_from_the_environment_or_the_generated_key_file(tmp_path, monkeypatch):
+    monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path))
+    monkeypatch.delenv(settings.PII_KEY_ENV, raising=False)
+    with pytest.raises(settings.PiiKeyMissing, match="riskcore bootstrap"):
+        pii.tokenize("ssn", "123456789")
+    generated = settings.ensure_pii_key(tmp_path)
+    assert generated.source == "generated" and len(generated.secret) >= 32
+    assert stat.S_IMODE(settings.Paths(tmp_path).pii_key_file.stat().st_mode) == 0o600
+    assert settings.ensure_pii_key(tmp_path) == generated  # generated once, then kept
+    from_file = pii.tokenize("ssn", "123456789")
+    assert from_file == pii.tokenize("ssn", "123456789", key=generated.secret)
+    monkeypatch.setenv(settings.PII_KEY_ENV, "another-key")
+    assert pii.tokenize("ssn", "123456789") == pii.tokenize("ssn", "123456789", key=b"another-key")
+    assert pii.tokenize("ssn", "123456789") != from_file
 
 
-def test_masks():
-    assert pii.mask_ssn("123456789") == "***-**-6789"
-    assert pii.mask_licence("D1234567") == "******67"
-    assert pii.mask_licence("D123") == "****"
+def test_the_demo_key_only_when_asked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv(settings.DATA_DIR_ENV, str(tmp_path))
+    monkeypatch.delenv(settings.PII_KEY_ENV, raising=False)
+    assert settings.ensure_pii_key(tmp_path).secret != settings.DEMO_PII_KEY.encode()
+    monkeypatch.setenv(settings.PII_KEY_ENV, "demo")
+    key = settings.pii_key()
+    assert key.is_demo and key.secret == settings.DEMO_PII_KEY.encode()
+
+
+def test_fingerprints_identify_keys_without_revealing_them():
+    a, b = settings.PiiKey(b"k" * 32, "environment"), settings.PiiKey(b"j" * 32, "environment")
+    assert a.fingerprint != b.fingerprint and len(a.fingerprint) == 16
+    assert a.fingerprint == settings.PiiKey(b"k" * 32, "generated").fingerprint
+    assert "k" * 8 not in a.fingerprint
+
+
+def test_screens_show_token_prefixes_never_digits(monkeypatch):
+    monkeypatch.setenv(settings.PII_KEY_ENV, "a-test-key")
+    token = pii.tokenize("ssn", "123456789", key=b"k1")
+    shown = pii.short(token)
+    assert shown == "ssn·" + token.removeprefix("ssn_")[:8]
+    assert not any(part in shown for part in ("6789", "123", "45"))
+    assert pii.application_key("123456789", "D1", "1990-01-01", "CA") != pii.application_key(
+        "123456789", "D1", "1990-01-02", "CA")

@@ -1,4 +1,4 @@
-"""Data jobs: mock data, the daily batch job, batch scoring, the cadence tick and bootstrap.
+"""Data jobs: mock data, the daily batch job, batch scoring, launched states and the cadence tick.
 
 Every job records itself in the ledger's job history (what, when, rows, duration, outcome), so a
 job killed half-way shows as "running" with no finish, and its output part (written atomically)
@@ -7,7 +7,6 @@ either exists whole or not at all.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,18 +17,16 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from riskcore import pii, settings
-from riskcore.data.ledger import Ledger
+from riskcore import settings
+from riskcore.clock import utc_now
+from riskcore.data.ledger import Ledger, now_iso
 from riskcore.data.store import (
     HOURLY_SCHEMA,
-    SEEDED_STATES,
-    SIGNUPS_SCHEMA,
     STATES_PUSH,
     STATES_SCHEMA,
     YESTERDAYS_SCHEMA,
     RiskStore,
     read_parts,
-    utc_now,
     write_part,
 )
 from riskcore.serving import features as F
@@ -44,7 +41,6 @@ from riskcore.validation import USPS_STATES, normalise_state
 
 Progress = Callable[[int, int, str], None]
 RISKY_SHARE = 0.1
-MAX_DRIVERS = 1_000_000
 # The original demo's "bad driver" day: converts everything, accepts almost nothing, 2 trips.
 BAD_DAY = {F.CONV_RATE: 0.99, F.ACC_RATE: 0.01, F.AVG_DAILY_TRIPS: 2}
 
@@ -55,6 +51,12 @@ class JobResult:
     rows: int
     seconds: float
     detail: dict[str, object] = field(default_factory=dict)
+    unit: str = "rows"
+
+    @property
+    def summary(self) -> str:
+        """What the job did, in words: "1,200 rows", "6 views"."""
+        return f"{self.rows:,} {self.unit}"
 
 
 @contextmanager
@@ -77,19 +79,6 @@ def _timestamps(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
 
 
 # --- Mock data ------------------------------------------------------------------------------
-
-def seeded_identities(driver_ids: np.ndarray, seed: int) -> pd.DataFrame:
-    """Fake but valid SSNs and licences for the seeded population, as tokens only."""
-    rng = np.random.default_rng(seed)
-    areas = rng.integers(1, 666, len(driver_ids))
-    groups = rng.integers(1, 100, len(driver_ids))
-    serials = rng.integers(1, 10000, len(driver_ids))
-    return pd.DataFrame({
-        "driver_id": driver_ids,
-        "ssn": [pii.tokenize("ssn", f"{a:03d}{g:02d}{s:04d}") for a, g, s in zip(areas, groups, serials)],
-        "dl": [pii.tokenize("dl", f"S{d}{s:04d}") for d, s in zip(driver_ids, serials)],
-    })
-
 
 def hourly_activity(driver_ids: np.ndarray, start: datetime, end: datetime, seed: int) -> pd.DataFrame:
     """Hourly rows in [start, end) for every driver, like Feast's generator.
@@ -136,7 +125,7 @@ def simulate_day(
         out["rows"] = len(hourly)
     examples = [int(d) for d in risky_ids[:5]]
     return JobResult("simulate_day", len(hourly), time.perf_counter() - started,
-                     {"risky_drivers": len(risky_ids), "for_example": examples})
+                     {"risky_drivers": len(risky_ids), "for_example": examples}, "hourly rows")
 
 
 def pick_risky(driver_ids: np.ndarray, seed: int, share: float = RISKY_SHARE) -> np.ndarray:
@@ -179,7 +168,7 @@ def batch_job(store: RiskStore, as_of: datetime | None = None) -> JobResult:
             write_part(store.paths.yesterdays_dir, _timestamps(stats, utc_now()), YESTERDAYS_SCHEMA)
         out["rows"] = len(stats)
         flagged = int(stats[list(F.YESTERDAYS_FLAGS)].any(axis=1).sum())
-    return JobResult("batch_job", len(stats), time.perf_counter() - started, {"flagged_drivers": flagged})
+    return JobResult("batch_job", len(stats), time.perf_counter() - started, {"flagged_drivers": flagged}, "drivers")
 
 
 # --- Batch scoring ------------------------------------------------------------------------
@@ -218,17 +207,25 @@ def score_all(store: RiskStore, version: str = DEFAULT_VERSION) -> JobResult:
                              np.where(complete, scores, np.nan).tolist(), decisions.tolist())
         out["rows"] = len(ids)
     counts = pd.Series(decisions).value_counts().to_dict()
-    return JobResult("score_all", len(ids), time.perf_counter() - started, {"decisions": counts})
+    return JobResult("score_all", len(ids), time.perf_counter() - started, {"decisions": counts}, "drivers")
 
 
 # --- Launched states ---------------------------------------------------------------------
 
+def state_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """Ledger state events (state, launched, at) as rows of the launched-states push source."""
+    at = pd.to_datetime(events["at"], utc=True)
+    return pd.DataFrame({"state": events["state"], F.IS_LAUNCHED: events["launched"].astype("int64"),
+                         "event_timestamp": at, "created": at})
+
+
 def set_state(store: RiskStore, state: str, launched: bool) -> None:
-    """Launch or retire a state: one push, seen by the next onboarding request."""
-    row = pd.DataFrame({"state": [normalise_state(state)], F.IS_LAUNCHED: [int(launched)],
-                        "event_timestamp": [pd.Timestamp(utc_now())]})
+    """Launch or retire a state: recorded in the ledger, then one push, seen by the next
+    onboarding request."""
+    event = pd.DataFrame({"state": [normalise_state(state)], "launched": [int(launched)], "at": [now_iso()]})
     with store.writing():
-        store.push(STATES_PUSH, store.paths.states_dir, _timestamps(row, utc_now()), STATES_SCHEMA)
+        Ledger(store.paths.ledger_db).record_state(event["state"][0], launched, event["at"][0])
+        store.push(STATES_PUSH, store.paths.states_dir, state_rows(event), STATES_SCHEMA)
 
 
 def launched_states(store: RiskStore) -> list[str]:
@@ -238,7 +235,7 @@ def launched_states(store: RiskStore) -> list[str]:
     return [s for s, flag in zip(states, values[F.IS_LAUNCHED]) if flag]
 
 
-# --- Cadence, bootstrap, reset -----------------------------------------------------------
+# --- Cadence -----------------------------------------------------------
 
 def cadence_tick(
     store: RiskStore, tick: int | None = None, progress: Progress | None = None,
@@ -271,127 +268,4 @@ def materialize(store: RiskStore, progress: Progress | None = None) -> JobResult
         started = time.perf_counter()
         views = store.materialize(progress=progress)
         out["rows"] = len(views)
-    return JobResult("materialize", len(views), time.perf_counter() - started, {"views": views})
-
-
-def bootstrap(
-    store: RiskStore, drivers: int = settings.DEFAULT_DRIVERS, seed: int = settings.DEFAULT_SEED,
-    progress: Progress | None = None,
-) -> list[JobResult]:
-    """A clean demo world: states, a seeded population and a day of activity, applied,
-    batch-processed, materialized and scored."""
-    if not 1 <= drivers <= MAX_DRIVERS:
-        raise ValueError(f"drivers: expected 1 to {MAX_DRIVERS:,}")
-    if not 0 <= seed < 2**32:
-        raise ValueError("seed: expected 0 to 4294967295")
-    step = progress or (lambda *_: None)
-    total = 6
-    reset(store)
-    now = utc_now()
-    ids = np.arange(settings.FIRST_DRIVER_ID, settings.FIRST_DRIVER_ID + drivers, dtype=np.int64)
-    ledger = Ledger(store.paths.ledger_db)
-    step(0, total, f"generating {drivers} drivers")
-    with store.writing():
-        write_part(store.paths.signups_dir, seeded_signups(ids, seed, now), SIGNUPS_SCHEMA, "seed.parquet")
-        write_part(store.paths.states_dir, seeded_states(now), STATES_SCHEMA, "seed.parquet")
-    day = simulate_day(store, now, ids, pick_risky(ids, seed), seed)
-    step(1, total, "batch job: yesterday's stats and flags")
-    batch = batch_job(store, now)
-    step(2, total, "feast apply: registry and online tables")
-    with recorded(ledger, "apply") as out:
-        store.apply()
-        out["rows"] = len(store.fs.list_feature_views())
-    step(3, total, "materializing into the online store")
-    mat = materialize(store, progress=lambda d, n, view: step(3, total, f"materializing {view} ({d}/{n})"))
-    step(4, total, "scoring every driver")
-    scored = score_all(store)
-    store.mark_ready(drivers, seed)
-    step(total, total, "ready")
-    return [day, batch, mat, scored]
-
-
-def seeded_signups(ids: np.ndarray, seed: int, now: datetime) -> pd.DataFrame:
-    """The seeded population's signup rows (tokens only), a day old."""
-    signups = seeded_identities(ids, seed).assign(
-        signup_state=np.random.default_rng(seed).choice(SEEDED_STATES, len(ids)),
-        **{F.SSN_DRIVER_ID: ids, F.DL_DRIVER_ID: ids},
-        event_timestamp=pd.Timestamp(now - timedelta(days=1)),
-    )
-    return _timestamps(signups, now)
-
-
-def seeded_states(now: datetime) -> pd.DataFrame:
-    states = pd.DataFrame({"state": list(SEEDED_STATES), F.IS_LAUNCHED: 1,
-                           "event_timestamp": pd.Timestamp(now - timedelta(days=1))})
-    return _timestamps(states, now)
-
-
-def rebuild_sources(store: RiskStore, info: dict[str, int]) -> list[str]:
-    """Regenerate empty source directories without touching the others. Signups come back from
-    the seed plus the ledger's approvals; launched states return to the seeded set (launches
-    since are lost, and the message says so); activity is re-simulated; yesterday's stats are
-    recomputed. Returns what was rebuilt."""
-    now = utc_now()
-    empty = {d.name for d in store.paths.source_dirs() if not any(d.glob("*.parquet"))}
-    rebuilt = []
-    with store.writing():
-        if store.paths.signups_dir.name in empty:
-            ids = np.arange(settings.FIRST_DRIVER_ID, settings.FIRST_DRIVER_ID + info["drivers"], dtype=np.int64)
-            approved = Ledger(store.paths.ledger_db).approved_signups()
-            approved = approved.assign(**{F.SSN_DRIVER_ID: approved["driver_id"], F.DL_DRIVER_ID: approved["driver_id"]})
-            rows = pd.concat([seeded_signups(ids, info["seed"], now), _timestamps(approved, now)], ignore_index=True)
-            write_part(store.paths.signups_dir, rows, SIGNUPS_SCHEMA, "rebuilt.parquet")
-            rebuilt.append(f"signups ({len(ids)} seeded + {len(approved)} approved from the decision log)")
-        if store.paths.states_dir.name in empty:
-            write_part(store.paths.states_dir, seeded_states(now), STATES_SCHEMA, "rebuilt.parquet")
-            rebuilt.append("launched states (back to the seeded set: later launches were lost)")
-    ids = store.roster()["driver_id"].to_numpy(np.int64)
-    if store.paths.hourly_dir.name in empty:
-        simulate_day(store, now, ids, pick_risky(ids, info["seed"]), info["seed"])
-        rebuilt.append("driver activity (a new simulated day)")
-    if empty & {store.paths.hourly_dir.name, store.paths.yesterdays_dir.name}:
-        batch_job(store, now)
-        rebuilt.append("yesterday's stats (batch job)")
-    return rebuilt
-
-
-def repair(store: RiskStore, progress: Progress | None = None) -> str:
-    """One action for every detected problem: interrupted jobs, a lost registry or online
-    store, missing data files. Nothing that exists is thrown away. Returns what was done."""
-    step = progress or (lambda *_: None)
-    ledger = Ledger(store.paths.ledger_db)
-    interrupted = ledger.interrupted_jobs()
-    ledger.mark_interrupted(interrupted["id"].tolist())
-    info = store.bootstrap_info()
-    if info is None:
-        bootstrap(store, progress=progress)
-        return "set up the demo world (no completed bootstrap was found)"
-    step(0, 4, "regenerating missing data")
-    rebuilt = rebuild_sources(store, info)
-    step(1, 4, "feast apply: registry and online tables")
-    store.forget()
-    store.apply()
-    step(2, 4, "rebuilding the online store from the offline data")
-    with recorded(ledger, "materialize") as out:
-        out["rows"] = len(store.rematerialize())
-    step(3, 4, "scoring every driver")
-    score_all(store)
-    step(4, 4, "done")
-    done = ["re-applied the registry and rebuilt the online store"]
-    if rebuilt:
-        done.append("regenerated " + ", ".join(rebuilt))
-    if len(interrupted):
-        done.append(f"marked {len(interrupted)} interrupted job(s)")
-    return "; ".join(done)
-
-
-def reset(store: RiskStore) -> None:
-    """Delete everything generated (keeps the data dir's README). The ready marker goes
-    first, so no reader trusts a half-deleted store."""
-    with store.writing():
-        store.paths.ready_marker.unlink(missing_ok=True)
-        for path in store.paths.root.iterdir():
-            if path.name in ("README.md", store.paths.write_lock.name):
-                continue
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        store.forget()
+    return JobResult("materialize", len(views), time.perf_counter() - started, {"views": views}, "views")

@@ -1,7 +1,10 @@
-"""The durable ledger: decision log, job history, batch scores and driver-id allocation.
+"""The ledger: the source of truth for signups, and the decision log, job history and scores.
 
-SQLite in WAL mode: appends from many threads and processes are atomic and durable, and a
-killed writer leaves the previous rows intact. Only tokens and masked values are stored.
+SQLite in WAL mode. A signup is one transaction: the decision, the identity claim (SSN and
+licence tokens) and the new driver id are committed together before the answer goes out, so a
+process killed at any point either has the whole signup or none of it. The feature store's
+copies (online identities, offline signup parts) follow and are replayed from here after a
+crash: rows stay ``synced = 0`` until both copies hold them. Only tokens are stored.
 """
 
 from __future__ import annotations
@@ -10,15 +13,20 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-_SCHEMA = """
+from riskcore.settings import process_alive
+
+# Bumped when the schema changes incompatibly; an older ledger asks for a reset.
+SCHEMA_VERSION = 2
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -29,7 +37,26 @@ CREATE TABLE IF NOT EXISTS decisions (
     score REAL,
     decision TEXT NOT NULL,
     driver_id INTEGER,
+    what_if INTEGER NOT NULL DEFAULT 0,
     detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signups (
+    driver_id INTEGER PRIMARY KEY,
+    application TEXT UNIQUE,          -- idempotency key (NULL for the seeded population)
+    ssn TEXT NOT NULL UNIQUE,         -- at most one driver per SSN token, ever
+    dl TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at TEXT NOT NULL,                 -- the signup's event time in the feature store
+    decision_id INTEGER,
+    synced INTEGER NOT NULL DEFAULT 0 -- 1 once the online store and the offline parts hold it
+);
+CREATE INDEX IF NOT EXISTS signups_dl ON signups (dl);
+CREATE INDEX IF NOT EXISTS signups_unsynced ON signups (synced) WHERE synced = 0;
+CREATE TABLE IF NOT EXISTS state_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    state TEXT NOT NULL,
+    launched INTEGER NOT NULL,
+    at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,26 +78,31 @@ CREATE TABLE IF NOT EXISTS scores (
     decision TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS scores_driver ON scores (driver_id, at);
-CREATE TABLE IF NOT EXISTS driver_ids (
-    driver_id INTEGER PRIMARY KEY AUTOINCREMENT
-);
+PRAGMA user_version = {SCHEMA_VERSION};
 """
+SIGNUP_COLUMNS = ["driver_id", "ssn", "dl", "state", "at"]
 
 
-# Per ledger file: the inode whose schema this process has created, and an idle connection.
+class LedgerOutdated(RuntimeError):
+    """The ledger was written by an older version of the schema."""
+
+
+# Per ledger file: the inode whose schema this process has checked, an idle connection, and
+# the lock that serialises this process's writers (SQLite's own busy wait sleeps for
+# milliseconds at a time, which under a crowd costs far more than waiting on a thread lock).
 _SCHEMA_READY: dict[Path, int] = {}
 _KEEPERS: dict[Path, tuple[sqlite3.Connection, int]] = {}
-_KEEPERS_GUARD = threading.Lock()
+_WRITERS: dict[Path, threading.Lock] = {}
+_GUARD = threading.Lock()
 # Jobs running in this process right now (a 'running' row of ours not in here was interrupted).
 _ACTIVE: set[int] = set()
 
 
-def _keep_open(path: Path) -> None:
+def _keep_open(path: Path, inode: int) -> None:
     """Hold one idle connection per ledger file for the life of the process. Closing the *last*
     connection makes SQLite checkpoint the WAL (a millisecond per logged decision); with this
     one open, the short-lived connections close cheaply. Replaced when a reset swaps the file."""
-    inode = os.stat(path).st_ino
-    with _KEEPERS_GUARD:
+    with _GUARD:
         kept = _KEEPERS.get(path)
         if kept is None or kept[1] != inode:
             if kept is not None:
@@ -80,18 +112,85 @@ def _keep_open(path: Path) -> None:
             _KEEPERS[path] = (keeper, inode)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _writer_lock(path: Path) -> threading.Lock:
+    with _GUARD:
+        return _WRITERS.setdefault(path, threading.Lock())
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What the ledger knows about an application's identities, read inside its transaction."""
+
+    driver_id: int | None  # this very application already became this driver (a retry) …
+    decision_id: int | None
+    synced: bool  # … whose copies in the feature store are complete
+    state: str | None
+    at: str | None
+    ssn_holder: int | None
+    dl_holder: int | None
+
+
+class SignupTransaction:
+    """One signup's reads and writes, inside a single ``BEGIN IMMEDIATE`` transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def claim(self, application: str, ssn: str, dl: str) -> Claim:
+        same = self._conn.execute(
+            "SELECT driver_id, decision_id, synced, state, at FROM signups WHERE application = ?",
+            (application,)).fetchone() or (None, None, 1, None, None)
+        ssn_holder = self._conn.execute("SELECT driver_id FROM signups WHERE ssn = ?", (ssn,)).fetchone()
+        dl_holder = self._conn.execute(
+            "SELECT MAX(driver_id) FROM signups WHERE dl = ?", (dl,)).fetchone()
+        return Claim(
+            driver_id=same[0], decision_id=same[1], synced=bool(same[2]), state=same[3], at=same[4],
+            ssn_holder=ssn_holder[0] if ssn_holder else None, dl_holder=dl_holder[0],
+        )
+
+    def original_decision(self, decision_id: int) -> dict[str, Any]:
+        (detail,) = self._conn.execute("SELECT detail FROM decisions WHERE id = ?", (decision_id,)).fetchone()
+        return json.loads(detail)
+
+    def log(self, entry: DecisionEntry, driver_id: int | None = None) -> int:
+        return _insert_decision(self._conn, entry, driver_id)
+
+    def register(self, application: str, ssn: str, dl: str, state: str, at: str, entry: DecisionEntry) -> int:
+        """A new driver: id, decision and identity claim, in this transaction."""
+        (highest,) = self._conn.execute("SELECT COALESCE(MAX(driver_id), 0) FROM signups").fetchone()
+        driver_id = int(highest) + 1
+        decision_id = _insert_decision(self._conn, entry, driver_id)
+        self._conn.execute(
+            "INSERT INTO signups (driver_id, application, ssn, dl, state, at, decision_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", (driver_id, application, ssn, dl, state, at, decision_id))
+        return driver_id
+
+
+@dataclass(frozen=True)
+class DecisionEntry:
+    """One line of the decision log (tokens and masked values only)."""
+
+    kind: str
+    subject: str
+    model: str
+    version: str
+    score: float | None
+    decision: str
+    detail: dict[str, Any]
+    what_if: bool = False
+
+
+def _insert_decision(conn: sqlite3.Connection, entry: DecisionEntry, driver_id: int | None) -> int:
+    return int(conn.execute(
+        "INSERT INTO decisions (at, kind, subject, model, version, score, decision, driver_id,"
+        " what_if, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (now_iso(), entry.kind, entry.subject, entry.model, entry.version, entry.score,
+         entry.decision, driver_id, int(entry.what_if), json.dumps(entry.detail, default=str)),
+    ).lastrowid)
 
 
 class Ledger:
@@ -99,56 +198,98 @@ class Ledger:
         self.path = path
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """One transaction on a fresh connection (safe across threads, processes and resets)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30)
+    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction on a fresh connection (safe across threads, processes and resets).
+        Writers of this process queue on a thread lock; other processes on SQLite's lock."""
+        lock = _writer_lock(self.path) if write else None
+        if lock:
+            lock.acquire()
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            # A commit survives a killed process (the threat here) without an fsync per
-            # decision; only an OS crash can lose the last few entries.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            if self.path not in _SCHEMA_READY or _SCHEMA_READY[self.path] != os.stat(self.path).st_ino:
-                conn.executescript(_SCHEMA)
-                _SCHEMA_READY[self.path] = os.stat(self.path).st_ino
-            _keep_open(self.path)
-            with conn:
-                yield conn
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                # A commit survives a killed process (the threat here) without an fsync per
+                # decision; only an OS crash can lose the last few entries.
+                conn.execute("PRAGMA synchronous=NORMAL")
+                inode = os.stat(self.path).st_ino
+                self._ensure_schema(conn, inode)
+                _keep_open(self.path, inode)
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
         finally:
-            conn.close()
+            if lock:
+                lock.release()
 
-    def next_driver_id(self, floor: Callable[[], int]) -> int:
-        """A new driver id, never reused, even across processes. ``floor()`` (the highest id in
-        use) is consulted only when the ledger has no ids, e.g. after it was lost."""
-        with self._connect() as conn:
-            if conn.execute("SELECT MAX(driver_id) FROM driver_ids").fetchone()[0] is None:
-                conn.execute("INSERT OR IGNORE INTO driver_ids (driver_id) VALUES (?)", (floor(),))
-            return int(conn.execute("INSERT INTO driver_ids DEFAULT VALUES").lastrowid)
+    def _ensure_schema(self, conn: sqlite3.Connection, inode: int) -> None:
+        if _SCHEMA_READY.get(self.path) == inode:
+            return
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        (tables,) = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+        if tables and version != SCHEMA_VERSION:
+            raise LedgerOutdated(
+                f"the ledger {self.path} was written by an older version of Driver Risk Studio:"
+                " run `riskcore reset` (the demo data is rebuilt)")
+        conn.executescript(_SCHEMA)
+        _SCHEMA_READY[self.path] = inode
 
-    def approved_signups(self) -> pd.DataFrame:
-        """Approved onboarding decisions (tokens, state, driver id): enough to rebuild signups."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT driver_id, at, detail FROM decisions WHERE kind = 'onboarding'"
-                " AND driver_id IS NOT NULL ORDER BY id").fetchall()
-        inputs = [(d, at, json.loads(detail)["inputs"]) for d, at, detail in rows]
-        return pd.DataFrame({
-            "driver_id": [d for d, _, _ in inputs], "ssn": [i["ssn"] for _, _, i in inputs],
-            "dl": [i["dl"] for _, _, i in inputs], "signup_state": [i["state"] for _, _, i in inputs],
-            "event_timestamp": pd.to_datetime([at for _, at, _ in inputs], utc=True),
-        })
+    # --- signups: the source of truth ---------------------------------------------------------
 
-    def log_decision(
-        self, *, kind: str, subject: str, model: str, version: str, score: float | None,
-        decision: str, driver_id: int | None, detail: dict[str, Any],
-    ) -> None:
+    @contextmanager
+    def signup_transaction(self) -> Iterator[SignupTransaction]:
+        with self._connect(write=True) as conn:
+            yield SignupTransaction(conn)
+
+    def add_seeded(self, signups: pd.DataFrame) -> None:
+        """The seeded population (bootstrap): already in the feature store, so synced."""
+        rows = signups[SIGNUP_COLUMNS].astype({"driver_id": int}).itertuples(index=False)
+        with self._connect(write=True) as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO signups (driver_id, ssn, dl, state, at, synced)"
+                " VALUES (?, ?, ?, ?, ?, 1)", [(int(d), s, l, st, str(a)) for d, s, l, st, a in rows])
+
+    def signups(self) -> pd.DataFrame:
+        """Every driver the ledger knows (driver_id, ssn, dl, state, at, synced)."""
         with self._connect() as conn:
-            conn.execute(
-                "INSERT INTO decisions (at, kind, subject, model, version, score, decision,"
-                " driver_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (_now(), kind, subject, model, version, score, decision, driver_id,
-                 json.dumps(detail, default=str)),
-            )
+            return pd.read_sql_query(
+                f"SELECT {', '.join(SIGNUP_COLUMNS)}, synced FROM signups ORDER BY driver_id", conn)
+
+    def unsynced(self) -> pd.DataFrame:
+        """Signups the feature store may not hold yet (in flight, or left by a crash)."""
+        with self._connect() as conn:
+            return pd.read_sql_query(
+                f"SELECT {', '.join(SIGNUP_COLUMNS)} FROM signups WHERE synced = 0 ORDER BY driver_id", conn)
+
+    def mark_synced(self, driver_ids: Sequence[int]) -> None:
+        with self._connect(write=True) as conn:
+            conn.executemany("UPDATE signups SET synced = 1 WHERE driver_id = ?", [(int(d),) for d in driver_ids])
+
+    def driver_count(self) -> int:
+        with self._connect() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM signups").fetchone()[0])
+
+    # --- launched states ----------------------------------------------------------------------
+
+    def record_state(self, state: str, launched: bool, at: str) -> None:
+        with self._connect(write=True) as conn:
+            conn.execute("INSERT INTO state_events (state, launched, at) VALUES (?, ?, ?)",
+                         (state, int(launched), at))
+
+    def state_events(self) -> pd.DataFrame:
+        with self._connect() as conn:
+            return pd.read_sql_query("SELECT state, launched, at FROM state_events ORDER BY id", conn)
+
+    # --- the decision log ---------------------------------------------------------------------
+
+    def log_decision(self, entry: DecisionEntry, driver_id: int | None = None) -> None:
+        with self._connect(write=True) as conn:
+            _insert_decision(conn, entry, driver_id)
 
     def decisions(self, limit: int = 100, kind: str | None = None) -> pd.DataFrame:
         with self._connect() as conn:
@@ -157,22 +298,24 @@ class Ledger:
                 conn, params=(kind, kind, limit),
             )
 
+    # --- job history --------------------------------------------------------------------------
+
     def start_job(self, job: str) -> int:
-        with self._connect() as conn:
+        with self._connect(write=True) as conn:
             job_id = int(conn.execute(
                 "INSERT INTO jobs (job, pid, started, outcome) VALUES (?, ?, ?, 'running')",
-                (job, os.getpid(), _now()),
+                (job, os.getpid(), now_iso()),
             ).lastrowid)
         _ACTIVE.add(job_id)
         return job_id
 
     def finish_job(self, job_id: int, outcome: str, rows: int | None, seconds: float, message: str = "") -> None:
         _ACTIVE.discard(job_id)
-        with self._connect() as conn:
+        with self._connect(write=True) as conn:
             conn.execute(
                 "UPDATE jobs SET finished = ?, outcome = ?, rows = ?, seconds = ?, message = ?"
                 " WHERE id = ?",
-                (_now(), outcome, rows, round(seconds, 3), message, job_id),
+                (now_iso(), outcome, rows, round(seconds, 3), message, job_id),
             )
 
     def interrupted_jobs(self) -> pd.DataFrame:
@@ -181,25 +324,27 @@ class Ledger:
             return pd.DataFrame(columns=["id", "job", "started"])
         with self._connect() as conn:
             running = pd.read_sql_query("SELECT id, job, pid, started FROM jobs WHERE outcome = 'running'", conn)
-        gone = [not _alive(int(pid)) if pid != os.getpid() else job_id not in _ACTIVE
+        gone = [not process_alive(int(pid)) if pid != os.getpid() else job_id not in _ACTIVE
                 for job_id, pid in zip(running["id"], running["pid"])]
         return running[gone].drop(columns=["pid"]) if len(running) else running
 
     def mark_interrupted(self, job_ids: list[int]) -> None:
-        with self._connect() as conn:
+        with self._connect(write=True) as conn:
             conn.executemany("UPDATE jobs SET outcome = 'interrupted', finished = ? WHERE id = ?",
-                             [(_now(), int(i)) for i in job_ids])
+                             [(now_iso(), int(i)) for i in job_ids])
 
     def jobs(self, limit: int = 50) -> pd.DataFrame:
         with self._connect() as conn:
             return pd.read_sql_query("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", conn, params=(limit,))
 
+    # --- batch scores -------------------------------------------------------------------------
+
     def record_scores(
         self, run_id: int, version: str, driver_ids: Sequence[int],
         scores: Sequence[float | None], decisions: Sequence[str],
     ) -> None:
-        at = _now()
-        with self._connect() as conn:
+        at = now_iso()
+        with self._connect(write=True) as conn:
             conn.executemany(
                 "INSERT INTO scores (run_id, at, driver_id, version, score, decision)"
                 " VALUES (?, ?, ?, ?, ?, ?)",

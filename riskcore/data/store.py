@@ -15,13 +15,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +31,15 @@ import yaml
 from filelock import FileLock
 
 from riskcore import settings
+from riskcore.clock import utc_now
+from riskcore.data.errors import DataFileCorrupt, PiiKeyMismatch, StoreNotReady, writes_to
 from riskcore.serving import features as F
 from riskcore.settings import Paths
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore
+
+    from riskcore.data.health import StoreStatus
 
 PROJECT = "driver_risk"
 ONBOARDING_SERVICE = "onboarding"
@@ -75,80 +77,50 @@ _LOCKS: dict[Path, tuple[threading.RLock, FileLock]] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-class StoreNotReady(RuntimeError):
-    """The store has not been bootstrapped (or part of it is missing): say what to run."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class ViewStatus:
-    name: str
-    online_rows: int | None
-    newest_event: datetime | None
-    last_materialized: datetime | None
-    ttl: timedelta | None
-
-    @property
-    def age(self) -> timedelta | None:
-        return utc_now() - self.newest_event if self.newest_event else None
-
-    @property
-    def fresh(self) -> bool | None:
-        """Whether the newest online value is within the view's TTL (None: no TTL)."""
-        if not self.ttl or self.age is None:
-            return None
-        return self.age <= self.ttl
-
-
-@dataclass(frozen=True)
-class StoreStatus:
-    data_dir: Path
-    registry_applied: bool
-    views: tuple[ViewStatus, ...]
-    problems: tuple[str, ...]
-
-    @property
-    def ready(self) -> bool:
-        return self.registry_applied and not self.problems
-
-    @property
-    def stale_views(self) -> list[str]:
-        return [v.name for v in self.views if v.fresh is False]
-
-    def table(self) -> pd.DataFrame:
-        """One row per feature view, for screens and the CLI."""
-        return pd.DataFrame([
-            {"feature view": v.name, "online rows": v.online_rows,
-             "age (h)": None if v.age is None else round(v.age.total_seconds() / 3600, 2),
-             "ttl (h)": v.ttl.total_seconds() / 3600 if v.ttl else None,
-             "freshness": {True: "fresh", False: "STALE", None: "no TTL"}[v.fresh],
-             "newest event": v.newest_event, "last materialized": v.last_materialized}
-            for v in self.views
-        ])
-
-
 def write_part(directory: Path, table: pd.DataFrame, schema: pa.Schema, name: str | None = None) -> Path:
-    """Add one parquet part to a source directory atomically (temp file, fsync, rename)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Add one parquet part to a source directory atomically (temp file, fsync, rename). A full
+    or read-only disk is ``StoreNotWritable`` and leaves no temporary file behind."""
     arrow = pa.Table.from_pandas(table[schema.names], schema=schema, preserve_index=False)
     final = directory / (name or f"part-{utc_now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet")
     temp = directory / f".{final.name}.{uuid.uuid4().hex}.tmp"
-    with open(temp, "wb") as sink:
-        pq.write_table(arrow, sink)
-        sink.flush()
-        os.fsync(sink.fileno())
-    os.replace(temp, final)
+    with writes_to(directory.parent):
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(temp, "wb") as sink:
+                pq.write_table(arrow, sink)
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(temp, final)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
     return final
 
 
+def parts(directory: Path) -> list[Path]:
+    """A source directory's parts (hidden temporary files are not parts)."""
+    return sorted(directory.glob("*.parquet")) if directory.is_dir() else []
+
+
+def unreadable_parts(directory: Path) -> list[tuple[Path, str]]:
+    """Parts whose footer does not read, with why. Reading footers only keeps this cheap (a
+    truncated or overwritten part fails here); a missing part was compacted away meanwhile."""
+    bad = []
+    for part in parts(directory):
+        try:
+            pq.read_metadata(part)
+        except FileNotFoundError:
+            continue
+        except (OSError, pa.ArrowException) as exc:
+            bad.append((part, str(exc).splitlines()[0][:120]))
+    return bad
+
+
 def read_parts(directory: Path, columns: Sequence[str] | None = None, filter: Any = None) -> pd.DataFrame:
-    """Read a source directory (hidden temporary files are ignored by pyarrow). Retried once if
-    a compaction removed a part between listing and reading."""
+    """Read a source directory. Retried once if a compaction removed a part between listing and
+    reading; a part that does not read is ``DataFileCorrupt`` naming it (not pyarrow's text)."""
     for attempt in (1, 2):
-        if not directory.is_dir() or not any(directory.glob("*.parquet")):
+        if not parts(directory):
             return pd.DataFrame(columns=list(columns or []))
         try:
             dataset = ds.dataset(directory, format="parquet", exclude_invalid_files=False)
@@ -156,21 +128,27 @@ def read_parts(directory: Path, columns: Sequence[str] | None = None, filter: An
         except FileNotFoundError:
             if attempt == 2:
                 raise
+        except (OSError, pa.ArrowException) as exc:
+            bad = unreadable_parts(directory)
+            if bad:
+                raise DataFileCorrupt(*bad[0]) from exc
+            raise
     raise AssertionError("unreachable")
 
 
 def compact(directory: Path, schema: pa.Schema, max_parts: int = 16) -> int:
-    """Merge a directory's parts into one when there are many (each signup adds one). The merged
-    part is written before the old ones go, so a reader sees every row at least once (Feast
-    drops the duplicates). Callers hold ``writing()``. Returns the parts merged."""
-    parts = sorted(directory.glob("*.parquet"))
-    if len(parts) <= max_parts:
+    """Merge a directory's parts into one when there are many (signups arrive in small batches).
+    Exact duplicate rows (a replayed signup) go. The merged part is written before the old ones
+    go, so a reader sees every row at least once. Callers hold ``writing()``. Returns the parts
+    merged."""
+    found = parts(directory)
+    if len(found) <= max_parts:
         return 0
-    merged = pa.concat_tables([pq.read_table(p, schema=schema) for p in parts])
-    write_part(directory, merged.to_pandas(), schema, f"compact-{utc_now():%Y%m%dT%H%M%S%f}.parquet")
-    for part in parts:
+    merged = pa.concat_tables([pq.read_table(p, schema=schema) for p in found]).to_pandas().drop_duplicates()
+    write_part(directory, merged, schema, f"compact-{utc_now():%Y%m%dT%H%M%S%f}.parquet")
+    for part in found:
         part.unlink()
-    return len(parts)
+    return len(found)
 
 
 class RiskStore:
@@ -180,7 +158,9 @@ class RiskStore:
         """``config_overrides`` replaces top-level ``feature_store.yaml`` keys (benchmarks
         compare materialization settings with it)."""
         self.paths = paths or settings.paths()
+        settings.prepare_data_dir(self.paths.root)
         self.config_overrides = dict(config_overrides or {})
+        self._checked_key: tuple[int, str] | None = None
         self._fs: FeatureStore | None = None
         self._fs_generation = -1
         self._services: dict[str, FeatureService] = {}
@@ -231,7 +211,6 @@ class RiskStore:
                 if self._fs is None or generation != self._fs_generation:
                     from feast import FeatureStore
 
-                    self.paths.root.mkdir(parents=True, exist_ok=True)
                     self._services.clear()
                     self._fs = FeatureStore(config=self.repo_config())
                     self._fs_generation = generation
@@ -244,24 +223,47 @@ class RiskStore:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Serialise writers: threads of this process, then other processes."""
-        self.paths.root.mkdir(parents=True, exist_ok=True)
-        with self._thread_lock, self._file_lock:
+        """Serialise writers: threads of this process, then other processes. A disk that will not
+        take the write is ``StoreNotWritable``."""
+        with writes_to(self.paths.root), self._thread_lock, self._file_lock:
             yield
 
     def require_ready(self) -> None:
-        """Cheap check (no Feast import) that a bootstrap has completed."""
-        if not self.paths.ready_marker.exists():
+        """Cheap check (no Feast import) that a bootstrap completed, the ledger is there and the
+        PII key in force is the one the store's tokens were made with."""
+        generation = self._generation()
+        if generation == -1:
             raise StoreNotReady(
                 f"the store in {self.paths.root} is not set up (or its bootstrap was interrupted):"
                 " run `riskcore bootstrap`"
             )
+        if not self.paths.ledger_db.exists():
+            raise StoreNotReady("the ledger (signups, decision log) is missing: run `riskcore repair`")
+        key = settings.pii_key(self.paths.root)
+        if self._checked_key != (generation, key.fingerprint):
+            self.check_pii_key()
+            self._checked_key = (generation, key.fingerprint)
+
+    def check_pii_key(self) -> None:
+        """Refuse a PII key other than the bootstrap's: its tokens would match nobody."""
+        key = settings.pii_key(self.paths.root)
+        recorded = (self.bootstrap_info() or {}).get("pii_key_fingerprint")
+        if recorded != key.fingerprint:
+            raise PiiKeyMismatch(
+                f"the PII key in force (fingerprint {key.fingerprint}, from {key.source}) is not the"
+                f" one this store's tokens were made with ({recorded or 'unknown'}): every known SSN"
+                f" would look new. Set {settings.PII_KEY_ENV} to the bootstrap's key, or"
+                " `riskcore reset` and bootstrap again"
+            )
 
     def mark_ready(self, drivers: int, seed: int) -> None:
         """The last step of a bootstrap (atomic, so a killed bootstrap never looks complete).
-        It records how the world was seeded, so a repair can regenerate seeded data."""
+        It records how the world was seeded, so a repair can regenerate seeded data, and which
+        PII key made the tokens, so a process with another key refuses to run."""
+        key = settings.pii_key(self.paths.root)
         temp = self.paths.root / f".{self.paths.ready_marker.name}.tmp"
-        temp.write_text(json.dumps({"at": utc_now().isoformat(), "drivers": drivers, "seed": seed}))
+        temp.write_text(json.dumps({"at": utc_now().isoformat(), "drivers": drivers, "seed": seed,
+                                    "pii_key_fingerprint": key.fingerprint, "pii_key_source": key.source}))
         os.replace(temp, self.paths.ready_marker)
 
     def bootstrap_info(self) -> dict[str, Any] | None:
@@ -345,19 +347,14 @@ class RiskStore:
     # --- Writes -------------------------------------------------------------------------
 
     def push(self, push_source: str, directory: Path, rows: pd.DataFrame, schema: pa.Schema) -> None:
-        """The closed loop: offline part first (durable), then the online store.
-
-        Callers hold ``writing()``. If the process dies between the two, the row is offline
-        and the next materialization brings it online.
-        """
+        """Copy rows the ledger already holds into the feature store: an offline part, then the
+        online store. Callers hold ``writing()``. Both copies are idempotent, so a push cut short
+        by a crash is simply replayed from the ledger."""
         from feast.data_source import PushMode
 
-        part = write_part(directory, rows, schema)
-        try:
+        write_part(directory, rows, schema)
+        with writes_to(self.paths.root):
             self.fs.push(push_source, rows[schema.names], to=PushMode.ONLINE)
-        except BaseException:
-            part.unlink(missing_ok=True)  # not online, so not offline either: a retry is clean
-            raise
 
     # --- Reads --------------------------------------------------------------------------
 
@@ -388,60 +385,17 @@ class RiskStore:
         return entity_df.reset_index(drop=True).join(values.reindex(range(len(asked))))
 
     def roster(self) -> pd.DataFrame:
-        """Every approved driver (driver_id, signup_state), from the signups source."""
-        table = read_parts(self.paths.signups_dir, ["driver_id", "signup_state"])
-        return table.drop_duplicates("driver_id").sort_values("driver_id").reset_index(drop=True)
+        """Every driver (driver_id, signup_state), from the ledger: the source of truth."""
+        from riskcore.data.ledger import Ledger
+
+        signups = Ledger(self.paths.ledger_db).signups()
+        return signups[["driver_id", "state"]].rename(columns={"state": "signup_state"})
 
     # --- Status -------------------------------------------------------------------------
 
-    def status(self) -> StoreStatus:
-        """What is applied, materialized and fresh; ``problems`` says what is wrong and the fix."""
-        from riskcore.data.ledger import Ledger
+    def status(self, deep: bool = True) -> StoreStatus:
+        """What is applied, materialized and fresh; ``problems`` says what is wrong and the fix
+        (see ``riskcore.data.health``; ``deep`` cross-checks every driver's copies)."""
+        from riskcore.data.health import check
 
-        if not self.paths.ready_marker.exists():
-            problem = "not set up, or its bootstrap was interrupted (run `riskcore bootstrap`)"
-            return StoreStatus(self.paths.root, self.registry_applied(), (), (problem,))
-        problems: list[str] = []
-        missing = [d.name for d in self.paths.source_dirs() if not any(d.glob("*.parquet"))]
-        if missing:
-            problems.append(f"data files missing: {', '.join(missing)} (run `riskcore repair`)")
-        if not self.paths.ledger_db.exists():
-            problems.append("decision log and job history missing (run `riskcore repair`; the "
-                            "history is lost, new decisions are logged again)")
-        for job in Ledger(self.paths.ledger_db).interrupted_jobs().itertuples():
-            problems.append(f"{job.job} started {job.started} was interrupted (run `riskcore repair`)")
-        applied = self.registry_applied()
-        if not applied:
-            problems.append("registry missing or empty (run `riskcore repair`)")
-            return StoreStatus(self.paths.root, False, (), tuple(problems))
-        if self.fs.config.online_store.type == "sqlite" and not self.paths.online_db.exists():
-            problems.append("online store missing (run `riskcore repair`)")
-        views = tuple(self._view_status(fv) for fv in self.fs.registry.list_feature_views(PROJECT, allow_cache=True))
-        if self.paths.online_db.exists() and any(v.online_rows is None for v in views):
-            problems.append("online store tables missing (run `riskcore repair`)")
-        return StoreStatus(self.paths.root, True, views, tuple(problems))
-
-    def _view_status(self, fv: Any) -> ViewStatus:
-        rows, newest = self._online_table_stats(fv.name)
-        return ViewStatus(
-            name=fv.name,
-            online_rows=rows,
-            newest_event=newest,
-            last_materialized=fv.most_recent_end_time,
-            ttl=fv.ttl if fv.ttl and fv.ttl.total_seconds() > 0 else None,
-        )
-
-    def _online_table_stats(self, view: str) -> tuple[int | None, datetime | None]:
-        """Row count and newest event time of a view in the SQLite online store."""
-        if not self.paths.online_db.exists():
-            return None, None
-        table = f"{PROJECT}_{view}"
-        with sqlite3.connect(f"file:{self.paths.online_db}?mode=ro", uri=True) as conn:
-            try:
-                rows, newest = conn.execute(
-                    f'SELECT COUNT(DISTINCT entity_key), MAX(event_ts) FROM "{table}"'  # noqa: S608
-                ).fetchone()
-            except sqlite3.OperationalError:
-                return None, None
-        stamp = pd.Timestamp(newest, unit="s", tz="UTC").to_pydatetime() if newest else None
-        return int(rows), stamp
+        return check(self, deep)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from riskcore.data.store import RiskStore, utc_now
+from riskcore.clock import utc_now
+from riskcore.data.store import RiskStore
 from riskcore.serving import features as F
 from riskcore.serving.policy import TIMESTAMP_SUFFIX
 from riskcore.validation import parse_driver_id

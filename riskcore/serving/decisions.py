@@ -4,6 +4,11 @@ Each decision runs three separately timed stages (teaching point 1): retrieval (
 read, including on-demand features), featurization (response -> numpy vector in the model's
 order, plus the missing/stale policy) and inference (score, decision, reasons). Every decision
 is appended to the ledger with tokens only.
+
+A real signup is decided on the server's date by the served model, and committed to the ledger
+in one transaction with its identity claim before the answer goes out (see
+``riskcore.data.ledger``). Anything else (another model version, another date) is a what-if:
+scored, shown and logged as such, never a driver.
 """
 
 from __future__ import annotations
@@ -13,30 +18,20 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from riskcore import pii
-from riskcore.data.ledger import Ledger
-from riskcore.data.store import (
-    DAILY_SERVICE,
-    ONBOARDING_SERVICE,
-    ROSTER_FEATURE,
-    SIGNUPS_PUSH,
-    SIGNUPS_SCHEMA,
-    RiskStore,
-    utc_now,
-)
+from riskcore import pii, settings
+from riskcore.clock import today, utc_now
+from riskcore.data.errors import StoreNotWritable, writes_to
+from riskcore.data.ledger import Claim, DecisionEntry, Ledger, now_iso
+from riskcore.data.signups import SignupSync
+from riskcore.data.store import DAILY_SERVICE, ONBOARDING_SERVICE, ROSTER_FEATURE, RiskStore
 from riskcore.serving import features as F
-from riskcore.serving.model import (
-    APPROVED,
-    DEFAULT_VERSION,
-    REVIEW,
-    Model,
-    Reason,
-    get_model,
-)
+from riskcore.serving.model import APPROVED, DEFAULT_VERSION, REVIEW, Model, Reason, get_model
 from riskcore.serving.policy import review_reasons
 from riskcore.validation import InvalidInput, OnboardingApplication, parse_driver_id
+
+# The only onboarding model that may register a driver.
+SERVED_VERSION = DEFAULT_VERSION
 
 
 class UnknownDriver(LookupError):
@@ -68,6 +63,12 @@ class Decision:
     timings: Timings
     review: tuple[str, ...] = ()
     driver_id: int | None = None
+    # Scored and shown, never a driver: another model version or another date than today's.
+    what_if: bool = False
+    # A retry of an application that already became a driver: its original decision.
+    replayed: bool = False
+    # Decided, but the decision log could not be written (e.g. a full disk): why.
+    log_problem: str | None = None
 
     @property
     def top_reason(self) -> str | None:
@@ -94,7 +95,30 @@ class Decision:
                 "inference": round(self.timings.inference_ms, 3),
             },
             "driver_id": self.driver_id,
+            "what_if": self.what_if,
+            "replayed": self.replayed,
+            "logged": self.log_problem is None,
+            "log_problem": self.log_problem,
         }
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An application's tokens: what the feature store and the ledger know it by."""
+
+    ssn: str
+    dl: str
+    application: str
+
+    @classmethod
+    def of(cls, app: OnboardingApplication, key: bytes) -> Identity:
+        return cls(ssn=pii.tokenize("ssn", app.ssn, key), dl=pii.tokenize("dl", app.licence, key),
+                   application=pii.application_key(app.ssn, app.licence, app.date_of_birth.isoformat(),
+                                                   app.state, key))
+
+    def subject(self, state: str) -> str:
+        """How screens and the log name the applicant: token prefixes, never a digit of PII."""
+        return f"{pii.short(self.ssn)} / {pii.short(self.dl)} / {state}"
 
 
 def _ms(start: int) -> float:
@@ -124,21 +148,33 @@ def _decide(
     )
 
 
+def _with_ledger_truth(result: Decision, claim: Claim) -> Decision:
+    """The ledger's identity claims over the online store's: they differ only while a signup's
+    copy is on its way (or was cut short by a crash), and then the ledger is right."""
+    seen = {F.SEEN_SSN: claim.ssn_holder is not None, F.SEEN_DL: claim.dl_holder is not None}
+    if all(bool(result.features[name]) >= flag for name, flag in seen.items()):
+        return result
+    values = {name: [max(int(bool(value)), int(seen.get(name, False)))] if name in seen else [value]
+              for name, value in result.features.items()}
+    return _decide(result.kind, result.subject, result.model, values, result.timings.retrieval_ms)
+
+
 class Decisions:
     """The decision service over one store. Thread-safe; share one per process."""
 
     def __init__(self, store: RiskStore) -> None:
         self.store = store
         self.ledger = Ledger(store.paths.ledger_db)
+        self.signups = SignupSync(store)
         self._daily_refs: list[str] | None = None
 
     # --- onboarding ---------------------------------------------------------------------
 
-    def onboarding_values(self, app: OnboardingApplication) -> tuple[dict[str, list[Any]], float]:
+    def onboarding_values(self, app: OnboardingApplication, identity: Identity) -> tuple[dict[str, list[Any]], float]:
         """The onboarding features for one application, and the retrieval time in ms."""
         row = {
-            "ssn": pii.tokenize("ssn", app.ssn),
-            "dl": pii.tokenize("dl", app.licence),
+            "ssn": identity.ssn,
+            "dl": identity.dl,
             "state": app.state,
             F.DATE_OF_BIRTH: app.date_of_birth.isoformat(),
             F.APPLICATION_DATE: app.application_date.isoformat(),
@@ -149,38 +185,57 @@ class Decisions:
         return values, _ms(start)
 
     def onboard(
-        self, app: OnboardingApplication, version: str = DEFAULT_VERSION, record: bool = True
+        self, app: OnboardingApplication, version: str = DEFAULT_VERSION, record: bool = True,
+        what_if: bool = False,
     ) -> Decision:
-        """Decide on an application; an approval becomes a driver (the closed loop)."""
+        """Decide on an application. With ``record``, a real signup (served model, today) is
+        committed to the ledger and an approval becomes a driver; anything else (or ``what_if``)
+        is a what-if, logged as such."""
+        self.store.require_ready()
         model = get_model("onboarding", version)
-        subject = f"{pii.mask_ssn(app.ssn)} / {pii.mask_licence(app.licence)} / {app.state}"
-        values, retrieval_ms = self.onboarding_values(app)
-        result = _decide("onboarding", subject, model, values, retrieval_ms)
-        if result.decision == APPROVED and record:
-            with self.store.writing():
-                # Re-check under the writer lock: a concurrent signup may have just claimed
-                # this SSN or licence.
-                values, retrieval_ms = self.onboarding_values(app)
-                result = _decide("onboarding", subject, model, values, retrieval_ms)
+        identity = Identity.of(app, settings.pii_key(self.store.paths.root).secret)
+        values, retrieval_ms = self.onboarding_values(app, identity)
+        result = _decide("onboarding", identity.subject(app.state), model, values, retrieval_ms)
+        if not record:
+            return result
+        inputs = {"ssn": identity.ssn, "dl": identity.dl, "state": app.state}
+        if what_if or version != SERVED_VERSION or app.application_date != today():
+            return self._log(replace(result, what_if=True), inputs)
+        return self._signup(app, identity, result, inputs)
+
+    def _signup(self, app: OnboardingApplication, identity: Identity, result: Decision,
+                inputs: dict[str, Any]) -> Decision:
+        """One transaction: the claim check, the decision and (if approved) the new driver."""
+        copy: dict[str, object] | None = None
+        with writes_to(self.store.paths.root), self.ledger.signup_transaction() as tx:
+            claim = tx.claim(identity.application, identity.ssn, identity.dl)
+            if claim.driver_id is not None:
+                result = self._original(tx.original_decision(claim.decision_id), claim.driver_id)
+                if not claim.synced:
+                    copy = {"driver_id": claim.driver_id, "ssn": identity.ssn, "dl": identity.dl,
+                            "state": claim.state, "at": claim.at}
+            else:
+                result = _with_ledger_truth(result, claim)
+                entry = _entry(result, inputs)
                 if result.decision == APPROVED:
-                    result = _with_driver(result, self._register(app))
-        if record:
-            self._log(result, {"ssn": pii.tokenize("ssn", app.ssn), "dl": pii.tokenize("dl", app.licence),
-                               "state": app.state})
+                    at = now_iso()
+                    driver_id = tx.register(identity.application, identity.ssn, identity.dl, app.state, at, entry)
+                    result = replace(result, driver_id=driver_id)
+                    copy = {"driver_id": driver_id, "ssn": identity.ssn, "dl": identity.dl,
+                            "state": app.state, "at": at}
+                else:
+                    tx.log(entry)
+        if copy is not None:
+            self.signups.commit(copy)
         return result
 
-    def _register(self, app: OnboardingApplication) -> int:
-        """Allocate a driver id and push the signup offline and online. Holds the lock."""
-        driver_id = self.ledger.next_driver_id(floor=lambda: int(self.store.roster()["driver_id"].max()))
-        now = pd.Timestamp(utc_now())
-        row = pd.DataFrame({
-            "driver_id": [driver_id], "ssn": [pii.tokenize("ssn", app.ssn)],
-            "dl": [pii.tokenize("dl", app.licence)], "signup_state": [app.state],
-            F.SSN_DRIVER_ID: [driver_id], F.DL_DRIVER_ID: [driver_id],
-            "event_timestamp": [now], "created": [now],
-        })
-        self.store.push(SIGNUPS_PUSH, self.store.paths.signups_dir, row, SIGNUPS_SCHEMA)
-        return driver_id
+    def _original(self, logged: dict[str, Any], driver_id: int) -> Decision:
+        """The decision an application got the first time, rebuilt from the log."""
+        model = get_model("onboarding", logged["version"])
+        values = {name: [value] for name, value in logged["features"].items()}
+        timings = logged["timings_ms"]
+        result = _decide("onboarding", logged["subject"], model, values, timings["retrieval"])
+        return replace(result, driver_id=driver_id, replayed=True)
 
     # --- daily --------------------------------------------------------------------------
 
@@ -193,6 +248,9 @@ class Decisions:
         return self._daily_refs
 
     def daily(self, driver_id: Any, version: str = DEFAULT_VERSION, record: bool = True) -> Decision:
+        """A driver's daily decision. A decision log that cannot be written does not stop the
+        decision: it is returned with ``log_problem`` saying why."""
+        self.store.require_ready()
         model = get_model("daily", version)
         driver = parse_driver_id(driver_id)
         refs = self.daily_refs()
@@ -201,21 +259,27 @@ class Decisions:
         retrieval_ms = _ms(start)
         if values["signup_state"][0] is None:
             raise UnknownDriver(driver)
-        result = _with_driver(_decide("daily", f"driver {driver}", model, values, retrieval_ms), driver)
+        result = replace(_decide("daily", f"driver {driver}", model, values, retrieval_ms), driver_id=driver)
         if record:
-            self._log(result, {"driver_id": driver})
+            return self._log(result, {"driver_id": driver})
         return result
 
-    def _log(self, result: Decision, inputs: dict[str, Any]) -> None:
-        self.ledger.log_decision(
-            kind=result.kind, subject=result.subject, model=result.model.name,
-            version=result.model.version, score=result.score, decision=result.decision,
-            driver_id=result.driver_id, detail={**result.as_dict(), "inputs": inputs},
-        )
+    def _log(self, result: Decision, inputs: dict[str, Any]) -> Decision:
+        """Append to the decision log; if the disk refuses, the decision stands and says so."""
+        try:
+            with writes_to(self.store.paths.root):
+                self.ledger.log_decision(_entry(result, inputs), result.driver_id)
+        except StoreNotWritable as exc:
+            return replace(result, log_problem=str(exc))
+        return result
 
 
-def _with_driver(result: Decision, driver_id: int) -> Decision:
-    return replace(result, driver_id=driver_id)
+def _entry(result: Decision, inputs: dict[str, Any]) -> DecisionEntry:
+    return DecisionEntry(
+        kind=result.kind, subject=result.subject, model=result.model.name, version=result.model.version,
+        score=result.score, decision=result.decision, detail={**result.as_dict(), "inputs": inputs},
+        what_if=result.what_if,
+    )
 
 
 __all__ = ["Decision", "Decisions", "InvalidInput", "Timings", "UnknownDriver"]

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from riskcore.clock import today
+
 # Onboarding: produced by the on-demand view ``onboarding_features``.
 IS_ADULT = "is_gt_18_years_old"
 IS_VALID_STATE = "is_valid_state"
@@ -106,7 +108,7 @@ def onboarding_features(inputs: Mapping[str, Sequence[Any]]) -> dict[str, list[i
     births, applied = column(DATE_OF_BIRTH), column(APPLICATION_DATE)
     return {
         IS_ADULT: [
-            is_adult(_as_date(dob), _as_date(day) or date.today())
+            is_adult(_as_date(dob), _as_date(day) or today())
             for dob, day in zip(births, applied)
         ],
         IS_VALID_STATE: [is_valid_state(v) for v in column(IS_LAUNCHED)],
