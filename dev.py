@@ -2,6 +2,7 @@
 """One-command set-up for a fresh clone (needs only Python 3.11+):
 
     python3 dev.py app     # create .venv, install, run the dashboard (bootstraps on first run)
+    python3 dev.py app --expose   # the same, reachable from other machines (e.g. an audience)
     python3 dev.py test    # create .venv, install, run every test
     python3 dev.py riskcore ARGS...   # the CLI inside the venv
 
@@ -43,6 +44,10 @@ def main(argv: list[str]) -> int:
     ensure_venv()
     command, rest = argv[0], argv[1:]
     if command == "app":
+        if "--expose" in rest:
+            rest = [a for a in rest if a != "--expose"] + ["--server.address", "0.0.0.0"]
+            print("warning: the dashboard listens on every interface: anyone on this network can open it",
+                  flush=True)
         args = [str(BIN / "streamlit"), "run", str(ROOT / "streamlit_app.py"), *rest]
     elif command == "test":
         args = [str(BIN / "python"), "-m", "pytest", *rest]

@@ -53,9 +53,11 @@ def services() -> Services:
 
 @st.cache_resource(show_spinner=False)
 def replay_interrupted_signups() -> None:
-    """Once per server: copy signups a killed process committed but did not copy to Feast."""
+    """Once per server: warm Feast up and copy signups a killed process committed but did not
+    copy to the feature store."""
     svc = services()
     try:
+        svc.store.warm()
         svc.decisions.signups.replay()
     except Exception:  # noqa: BLE001 - status names what is left; repair fixes it
         return

@@ -181,10 +181,12 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Signups a killed server committed but did not copy to the feature store.
         if store.paths.ready_marker.exists() and store.paths.ledger_db.exists():
+            store.warm()
+            # Signups a killed server committed but did not copy to the feature store.
             decisions.signups.replay()
         yield
+        decisions.signups.flush()
 
     app = FastAPI(
         title="Driver Risk Studio API",

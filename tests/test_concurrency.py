@@ -48,6 +48,7 @@ def test_8_sessions_x_25_signups_lose_nothing(fresh_world):
     assert None not in online[F.SSN_DRIVER_ID]
     assert sorted(online[F.SSN_DRIVER_ID]) == sorted(driver_ids)
 
+    service.signups.flush()  # the offline half is group-committed every quarter second
     asked = pd.DataFrame({"ssn": tokens, "event_timestamp": pd.Timestamp(utc_now() + timedelta(seconds=1))})
     offline = fresh_world.historical(asked, [f"ssn_identity:{F.SSN_DRIVER_ID}"])
     assert offline[F.SSN_DRIVER_ID].notna().all()
@@ -148,6 +149,7 @@ def test_signups_beside_jobs_threads_and_another_process(fresh_world):
     tokens += [pii.tokenize("ssn", s.replace("-", "")) for s in other_ssns]
     online = fresh_world.online([f"ssn_identity:{F.SSN_DRIVER_ID}"], [{"ssn": t} for t in tokens])
     assert None not in online[F.SSN_DRIVER_ID]
+    service.signups.flush()
     asked = pd.DataFrame({"ssn": tokens, "event_timestamp": pd.Timestamp(utc_now() + timedelta(seconds=1))})
     assert fresh_world.historical(asked, [f"ssn_identity:{F.SSN_DRIVER_ID}"])[F.SSN_DRIVER_ID].notna().all()
     for part in fresh_world.paths.root.rglob("*.parquet"):
