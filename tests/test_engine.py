@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import sqlite3
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -16,8 +18,9 @@ from riskcore import pii, settings
 from riskcore.clock import utc_now
 from riskcore.data import jobs
 from riskcore.data import world as demo_world
-from riskcore.data.store import HOURLY_SCHEMA, RiskStore, write_part
+from riskcore.data.store import HOURLY_SCHEMA, SIGNUPS_SCHEMA, YESTERDAYS_SCHEMA, RiskStore, compact, write_part
 from riskcore.serving import features as F
+from riskcore.serving.decisions import Decisions
 from tests.conftest import WORLD_DRIVERS, run_cli, snapshot
 
 ADULT = "1990-01-01"
@@ -30,7 +33,7 @@ def onboard(capsys, ssn, dl, state="CA", dob=ADULT, *extra):
     return payload
 
 
-def test_decision_table_through_the_cli(world, capsys):
+def test_decision_table_through_the_cli(own_world, capsys):
     first = onboard(capsys, "201-11-1111", "N100001")
     assert (first["decision"], first["score"]) == ("Approved", 0.15)
     assert first["driver_id"] > 1000 + WORLD_DRIVERS
@@ -73,8 +76,8 @@ def test_timings_and_vector_are_reported(decisions):
     assert "2222" not in result.subject
 
 
-def test_batch_job_makes_a_driver_risky(world, capsys):
-    roster = world.roster()["driver_id"].tolist()
+def test_batch_job_makes_a_driver_risky(own_world, capsys):
+    roster = own_world.roster()["driver_id"].tolist()
     quiet = next(d for d in roster if run_cli(capsys, "daily", "--driver-id", str(d))[1]["decision"] == "Approved")
     before = run_cli(capsys, "daily", "--driver-id", str(quiet))[1]
     assert before["features"][F.Y_CONV_GT_80] == 0
@@ -95,7 +98,7 @@ def test_batch_job_makes_a_driver_risky(world, capsys):
     # The cadence tick gives everyone a new day; the risky driver is whoever the tick picks.
     code, results, _ = run_cli(capsys, "tick", "--seed", "7")
     assert code == 0 and [r["job"] for r in results] == ["simulate_day", "batch_job", "materialize", "score_all"]
-    history = jobs.Ledger(world.paths.ledger_db).score_history(quiet)
+    history = jobs.Ledger(own_world.paths.ledger_db).score_history(quiet)
     assert len(history) >= 2
 
 
@@ -151,27 +154,55 @@ def test_status_reports_views_rows_and_freshness(world, capsys):
     assert views["launched_states"]["online_rows"] >= 7
 
 
-def test_no_raw_pii_anywhere_on_disk(world, capsys):
+def _cli_process(root, *args, stdin=None):
+    """The CLI as its own process: it configures its log file there (not under pytest)."""
+    env = {**os.environ, settings.DATA_DIR_ENV: str(root)}
+    return subprocess.run([sys.executable, "-m", "riskcore", "--json", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _decoded_text(path) -> str:
+    """Everything a file holds, decoded: parquet pages are compressed (a raw-byte search misses
+    values in them) and SQLite values may be blobs, so both are read back as values."""
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pandas().astype(str).to_csv()
+    if path.suffix == ".db":
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            rows = [row for table in tables for row in conn.execute(f'SELECT * FROM "{table}"')]  # noqa: S608
+        return "\n".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for row in rows for v in row)
+    return path.read_bytes().decode("utf-8", "replace")
+
+
+def test_no_raw_pii_anywhere_on_disk(own_world):
+    root = own_world.paths.root
     entered = [("212-34-5678", "PIITEST987"), ("21345-6789", "QX-55501")]
     for ssn, dl in entered:
-        onboard(capsys, ssn, dl)
-        onboard(capsys, ssn, dl + "Z")  # a decline is logged too
+        for licence in (dl, dl + "Z"):  # an approval, then a decline (logged too)
+            done = _cli_process(root, "onboard", "--dob", ADULT, "--ssn", ssn, "--dl", licence, "--state", "CA")
+            assert done.returncode == 0, done.stderr
+        assert _cli_process(root, "onboard", "--dob", ADULT, "--ssn", ssn, "--dl", dl, "--state", "CA",
+                            "--version", "v0").returncode == 0  # a what-if is logged too
+    compact(own_world.paths.signups_dir, SIGNUPS_SCHEMA, max_parts=0)  # compressed pages
     needles = set()
     for ssn, dl in entered:
         digits = ssn.replace("-", "")
         needles |= {ssn, digits, f"{digits[:3]}-{digits[3:5]}-{digits[5:]}", dl, dl.lower(), dl + "Z"}
-    files = [p for p in world.paths.root.rglob("*") if p.is_file()]
-    assert any(p.name == "ledger.db" for p in files) and any(p.suffix == ".parquet" for p in files)
+    files = [p for p in root.rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert {"ledger.db", "online_store.db", "riskcore.log"} <= names
+    assert any(p.name.startswith("compact-") for p in files)
     for path in files:
-        blob = path.read_bytes()
+        raw, decoded = path.read_bytes(), _decoded_text(path)
         for needle in needles:
-            assert needle.encode() not in blob, f"raw PII {needle!r} found in {path}"
-    # The tokens themselves did reach the store (the lookups are real).
+            assert needle.encode() not in raw and needle not in decoded, f"raw PII {needle!r} found in {path}"
+    # The tokens did reach the store (the lookups are real) and the log names applicants by them.
     token = pii.tokenize("ssn", "212345678")
-    assert world.online([f"ssn_identity:{F.SSN_DRIVER_ID}"], [{"ssn": token}])[F.SSN_DRIVER_ID][0] is not None
+    assert own_world.online([f"ssn_identity:{F.SSN_DRIVER_ID}"], [{"ssn": token}])[F.SSN_DRIVER_ID][0] is not None
+    assert pii.short(token) in (root / "riskcore.log").read_text()
 
 
-def test_point_in_time_correct_historical_retrieval(world):
+def test_point_in_time_correct_historical_retrieval(own_world):
     driver = 990_001
     t1 = pd.Timestamp(utc_now() - timedelta(days=10))
     t2 = t1 + timedelta(days=5)
@@ -180,14 +211,14 @@ def test_point_in_time_correct_historical_retrieval(world):
         F.CONV_RATE: [0.25, 0.75], F.ACC_RATE: [0.5, 0.5], F.AVG_DAILY_TRIPS: [10, 20],
     })
     rows["created"] = pd.Timestamp(utc_now())
-    with world.writing():
-        write_part(world.paths.hourly_dir, rows, HOURLY_SCHEMA)
+    with own_world.writing():
+        write_part(own_world.paths.hourly_dir, rows, HOURLY_SCHEMA)
     asked = pd.DataFrame({
         "driver_id": [driver] * 5,
         "event_timestamp": [t1 - timedelta(hours=1), t1 + timedelta(hours=1), t1 + timedelta(days=3),
                             t2, t2 + timedelta(days=1)],
     })
-    out = world.historical(asked, [f"driver_hourly_stats:{F.CONV_RATE}", f"driver_hourly_stats:{F.AVG_DAILY_TRIPS}"])
+    out = own_world.historical(asked, [f"driver_hourly_stats:{F.CONV_RATE}", f"driver_hourly_stats:{F.AVG_DAILY_TRIPS}"])
     out = out.sort_values("event_timestamp")
     got = [None if pd.isna(v) else round(float(v), 2) for v in out[F.CONV_RATE]]
     # Before t1: nothing; just after: t1's value; 3 days later: beyond the 2-day TTL; at and
@@ -197,13 +228,13 @@ def test_point_in_time_correct_historical_retrieval(world):
 
 def test_every_part_file_reads(world):
     parts = list(world.paths.root.rglob("*.parquet"))
-    assert len(parts) >= 6
+    assert {p.parent for p in parts} == set(world.paths.source_dirs())
     for part in parts:
         pq.read_table(part)
     assert not list(world.paths.root.rglob(".*.tmp"))
 
 
-def test_pii_can_come_from_stdin_instead_of_arguments(world):
+def test_pii_can_come_from_stdin_instead_of_arguments(own_world):
     done = subprocess.run(
         [sys.executable, "-m", "riskcore", "--json", "onboard", "--dob", ADULT, "--ssn", "-", "--dl", "-",
          "--state", "CA"], input="231-45-6789\nSTDIN001\n", capture_output=True, text=True, timeout=120,
@@ -284,11 +315,12 @@ def test_both_activity_generators_agree_on_shape_and_ranges(monkeypatch):
     assert str(feast_made["event_timestamp"].dtype) == str(vectorised["event_timestamp"].dtype)
 
 
-def test_batch_scores_match_online_decisions(world, decisions):
-    jobs.materialize(world)
-    jobs.score_all(world)
-    batch = jobs.Ledger(world.paths.ledger_db).latest_scores()
-    assert len(batch) == len(world.roster())
+def test_batch_scores_match_online_decisions(own_world):
+    decisions = Decisions(own_world)
+    jobs.materialize(own_world)
+    jobs.score_all(own_world)
+    batch = jobs.Ledger(own_world.paths.ledger_db).latest_scores()
+    assert len(batch) == len(own_world.roster())
     for row in batch.itertuples():
         online = decisions.daily(row.driver_id, record=False)
         assert online.decision == row.decision, row.driver_id
@@ -296,3 +328,37 @@ def test_batch_scores_match_online_decisions(world, decisions):
             assert pd.isna(row.score)
         else:
             assert online.score == pytest.approx(row.score, abs=1e-6)
+
+
+def test_a_stale_online_value_sends_the_daily_decision_to_review(own_world):
+    """Feast returns a 3-day-old value as PRESENT; only its event time shows it is past the
+    two-day TTL, so a decision that ignored event times would score it."""
+    decisions = Decisions(own_world)
+    assert decisions.daily(1001, record=False).decision in ("Approved", "Declined")
+    stale = pd.Timestamp(utc_now() - timedelta(days=3))
+    rows = pd.DataFrame({"driver_id": [1001], "event_timestamp": [stale], "created": [stale],
+                         F.CONV_RATE: [0.5], F.ACC_RATE: [0.5], F.AVG_DAILY_TRIPS: [20]})
+    own_world.fs.write_to_online_store("driver_hourly_stats", rows)
+    result = decisions.daily(1001, record=False)
+    assert result.decision == "Review" and result.score is None
+    assert result.review == tuple(f"stale: {name}" for name in F.HOURLY_FEATURES)
+
+
+def test_batch_scoring_sends_a_driver_without_fresh_values_to_review(own_world):
+    from riskcore.validation import OnboardingApplication
+
+    newcomer = Decisions(own_world).onboard(OnboardingApplication.parse(
+        date_of_birth=ADULT, ssn="233-45-6789", licence="OLDDAYS1", state="CA")).driver_id
+    old = pd.Timestamp(utc_now() - timedelta(days=3))
+    hourly = pd.DataFrame({"driver_id": [newcomer], "event_timestamp": [old], "created": [old],
+                           F.CONV_RATE: [0.5], F.ACC_RATE: [0.5], F.AVG_DAILY_TRIPS: [20]})
+    yesterday = pd.DataFrame({"driver_id": [newcomer], "event_timestamp": [old], "created": [old],
+                              F.Y_CONV_RATE: [0.5], F.Y_ACC_RATE: [0.5], F.Y_TRIPS: [20.0],
+                              **{flag: [0] for flag in F.YESTERDAYS_FLAGS}})
+    with own_world.writing():
+        write_part(own_world.paths.hourly_dir, hourly, HOURLY_SCHEMA)
+        write_part(own_world.paths.yesterdays_dir, yesterday, YESTERDAYS_SCHEMA)
+    jobs.score_all(own_world)
+    scores = jobs.Ledger(own_world.paths.ledger_db).latest_scores().set_index("driver_id")
+    assert scores.loc[newcomer, "decision"] == "Review" and pd.isna(scores.loc[newcomer, "score"])
+    assert scores.loc[1001, "decision"] in ("Approved", "Declined")  # fresh values are scored

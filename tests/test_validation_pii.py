@@ -27,6 +27,8 @@ def test_good_application_is_normalised():
         ("ssn", "000-12-3456", "not an issuable"),
         ("ssn", "666-12-3456", "not an issuable"),
         ("ssn", "923-45-6789", "not an issuable"),
+        ("ssn", "123-00-6789", "not an issuable"),  # group 00
+        ("ssn", "123-45-0000", "not an issuable"),  # serial 0000
         ("ssn", "１２３-45-6789", "9 digits"),  # full-width digits
         ("ssn", "1" * 10_000, "too long"),
         ("ssn", None, "expected text"),
