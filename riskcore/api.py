@@ -98,8 +98,9 @@ class Health(BaseModel):
 
 
 class BodyLimit:
-    """413 for a request body over ``limit`` bytes, declared or streamed, before it is read
-    into memory (a 1 GiB body once took 3.3 GB and stalled every other client)."""
+    """413 for a request body over ``limit`` bytes, declared or streamed, before the app sees it
+    (a 1 GiB body once took 3.3 GB and stalled every other client). The body, at most ``limit``
+    bytes, is read here and handed on whole."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -113,37 +114,34 @@ class BodyLimit:
         if not declared.isdigit() or int(declared) > self.limit:
             await self._too_large(send)
             return
-        seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        chunks, size, more = [], 0, True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, watched)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
                 await self._too_large(send)
+                return
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        handed = False
+
+        async def replay() -> Message:
+            nonlocal handed
+            if handed:
+                return await receive()
+            handed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
         body = f'{{"detail": "request body too large (at most {self.limit // 1024} KB)"}}'.encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def allowed_hosts() -> list[str]:
