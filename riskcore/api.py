@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -180,11 +180,14 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if store.paths.ready_marker.exists() and store.paths.ledger_db.exists():
-            store.warm()
-            # Signups a killed server committed but did not copy to the feature store.
-            decisions.signups.replay()
+            # A store that cannot be read or written yet still gets a server: /health says why.
+            with suppress(StoreNotReady, StoreNotWritable, LedgerOutdated, settings.PiiKeyMissing):
+                store.warm()
+                # Signups a killed server committed but did not copy to the feature store.
+                decisions.signups.replay()
         yield
-        decisions.signups.flush()
+        with suppress(StoreNotWritable):
+            decisions.signups.flush()
 
     app = FastAPI(
         title="Driver Risk Studio API",

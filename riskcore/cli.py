@@ -26,6 +26,17 @@ VERSIONS = sorted({version for _, version in MODELS})
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """The CLI's log file, which must never turn a full or read-only disk into a traceback:
+    ``FileHandler`` opens its file outside the error handling ``raiseExceptions`` governs."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            super().emit(record)
+        except OSError:
+            self.handleError(record)
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes are one line and exit code 2, like every other bad input."""
 
@@ -281,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.raiseExceptions = False
     if settings.paths().root.is_dir():
         # delay=True: the file is only created when something is logged.
-        handler = logging.FileHandler(settings.paths().log_file, delay=True)
+        handler = _QuietFileHandler(settings.paths().log_file, delay=True)
         logging.basicConfig(handlers=[handler], level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:

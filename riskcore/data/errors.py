@@ -57,8 +57,9 @@ def is_write_failure(exc: BaseException) -> bool:
 
 
 @contextmanager
-def writes_to(root: Path) -> Iterator[None]:
-    """Turn a full or read-only disk into ``StoreNotWritable`` (a sentence, not a traceback)."""
+def disk_guard(root: Path) -> Iterator[None]:
+    """Turn a full or read-only disk into ``StoreNotWritable`` (a sentence, not a traceback).
+    Reads need it too: SQLite in WAL mode cannot open a database whose directory is read-only."""
     try:
         yield
     except StoreNotWritable:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from riskcore import settings
 from riskcore.clock import utc_now
-from riskcore.data.errors import StoreNotReady, unwritable_reason
+from riskcore.data.errors import StoreNotReady, StoreNotWritable, unwritable_reason
 from riskcore.data.ledger import Ledger, LedgerOutdated
 from riskcore.data.store import PROJECT, parts, read_parts, unreadable_parts
 from riskcore.serving import features as F
@@ -99,7 +99,7 @@ def check(store: RiskStore, deep: bool = True) -> StoreStatus:
     problems: list[str] = []
     if unwritable:
         problems.append(f"the data directory is not writable ({unwritable}): free some disk space or "
-                        "make it writable; decisions are still answered, nothing new is recorded")
+                        "make it writable; until then no signup or decision can be recorded")
     if not store.paths.ready_marker.exists():
         problems.append("not set up, or its bootstrap was interrupted (run `riskcore bootstrap`)")
         return StoreStatus(root, store.registry_applied(), (), tuple(problems), warnings, not unwritable)
@@ -114,6 +114,8 @@ def check(store: RiskStore, deep: bool = True) -> StoreStatus:
             problems += _ledger_problems(ledger)
         except LedgerOutdated as exc:
             problems.append(str(exc))
+        except StoreNotWritable:
+            pass  # the unwritable data dir is the problem already named
     applied = store.registry_applied()
     if not applied:
         problems.append("registry missing or empty (run `riskcore repair`)")
@@ -121,7 +123,7 @@ def check(store: RiskStore, deep: bool = True) -> StoreStatus:
     if store.fs.config.online_store.type == "sqlite" and not store.paths.online_db.exists():
         problems.append("online store missing (run `riskcore repair`)")
     views = tuple(_view_status(store, fv) for fv in store.fs.registry.list_feature_views(PROJECT, allow_cache=True))
-    if store.paths.online_db.exists() and any(v.online_rows is None for v in views):
+    if not unwritable and store.paths.online_db.exists() and any(v.online_rows is None for v in views):
         problems.append("online store tables missing (run `riskcore repair`)")
     if deep and not problems:  # the copies are compared once the store itself is whole
         problems += _copies_disagree(store, ledger)

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from riskcore.data.errors import disk_guard
 from riskcore.settings import process_alive
 
 # Bumped when the schema changes incompatibly; an older ledger asks for a reset.
@@ -200,32 +201,26 @@ class Ledger:
     @contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
         """One transaction on a fresh connection (safe across threads, processes and resets).
-        Writers of this process queue on a thread lock; other processes on SQLite's lock."""
-        lock = _writer_lock(self.path) if write else None
-        if lock:
-            lock.acquire()
-        try:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        Writers of this process queue on a thread lock; other processes on SQLite's lock. A
+        full or read-only disk is ``StoreNotWritable``."""
+        lock = _writer_lock(self.path) if write else nullcontext()
+        with (lock, disk_guard(self.path.parent),
+              closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as conn):
+            conn.execute("PRAGMA journal_mode=WAL")
+            # A commit survives a killed process (the threat here) without an fsync per
+            # decision; only an OS crash can lose the last few entries.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            inode = os.stat(self.path).st_ino
+            self._ensure_schema(conn, inode)
+            _keep_open(self.path, inode)
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                # A commit survives a killed process (the threat here) without an fsync per
-                # decision; only an OS crash can lose the last few entries.
-                conn.execute("PRAGMA synchronous=NORMAL")
-                inode = os.stat(self.path).st_ino
-                self._ensure_schema(conn, inode)
-                _keep_open(self.path, inode)
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    yield conn
-                except BaseException:
+                yield conn
+            except BaseException:
+                with suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
-        finally:
-            if lock:
-                lock.release()
+                raise
+            conn.execute("COMMIT")
 
     def _ensure_schema(self, conn: sqlite3.Connection, inode: int) -> None:
         if _SCHEMA_READY.get(self.path) == inode:

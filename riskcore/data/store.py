@@ -33,7 +33,7 @@ from filelock import FileLock
 
 from riskcore import settings
 from riskcore.clock import utc_now
-from riskcore.data.errors import DataFileCorrupt, PiiKeyMismatch, StoreNotReady, writes_to
+from riskcore.data.errors import DataFileCorrupt, PiiKeyMismatch, StoreNotReady, disk_guard
 from riskcore.serving import features as F
 from riskcore.settings import Paths
 
@@ -87,7 +87,7 @@ def write_part(
     arrow = pa.Table.from_pandas(table[schema.names], schema=schema, preserve_index=False)
     final = directory / (name or f"part-{utc_now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet")
     temp = directory / f".{final.name}.{uuid.uuid4().hex}.tmp"
-    with writes_to(directory.parent):
+    with disk_guard(directory.parent):
         directory.mkdir(parents=True, exist_ok=True)
         try:
             with open(temp, "wb") as sink:
@@ -240,9 +240,11 @@ class RiskStore:
 
     def warm(self) -> None:
         """Create every role's Feast store now (a server's start), not under the first request:
-        the first push once stalled every client for seconds while its store was built."""
+        the first push once stalled every client for seconds while its store was built. One
+        read opens the online store, so reads keep working if the disk fills up later."""
         for role in ("jobs", "reads", "pushes"):
             self._feast(role)
+        self.online([f"launched_states:{F.IS_LAUNCHED}"], [{"state": SEEDED_STATES[0]}])
 
     def service(self, name: str) -> FeatureService:
         if name not in self._services:
@@ -253,7 +255,7 @@ class RiskStore:
     def writing(self) -> Iterator[None]:
         """Serialise writers: threads of this process, then other processes. A disk that will not
         take the write is ``StoreNotWritable``."""
-        with writes_to(self.paths.root), self._thread_lock, self._file_lock:
+        with disk_guard(self.paths.root), self._thread_lock, self._file_lock:
             yield
 
     def require_ready(self) -> None:
@@ -346,12 +348,25 @@ class RiskStore:
         except Exception:  # noqa: BLE001 - a broken registry is "not applied", reported by status
             return False
 
+    @contextmanager
+    def offline_reads(self) -> Iterator[None]:
+        """Feast reads the parts itself (materialize, historical reads): a part that does not
+        read becomes ``DataFileCorrupt`` naming it, not the reader's own error text."""
+        try:
+            yield
+        except Exception as exc:
+            for directory in self.paths.source_dirs():
+                bad = unreadable_parts(directory)
+                if bad:
+                    raise DataFileCorrupt(*bad[0]) from exc
+            raise
+
     def materialize(
         self, end: datetime | None = None, progress: Callable[[int, int, str], None] | None = None
     ) -> list[str]:
         """Incremental materialization view by view, reporting ``(done, total, view)``."""
         end = end or utc_now()
-        with self.writing():
+        with self.writing(), self.offline_reads():
             views = [fv.name for fv in self.fs.list_feature_views()]
             for done, name in enumerate(views):
                 if progress:
@@ -368,7 +383,7 @@ class RiskStore:
         """Rebuild the online store from the offline data, ignoring what was materialized
         before (after the online store or the registry was lost)."""
         end = utc_now()
-        with self.writing():
+        with self.writing(), self.offline_reads():
             views = self.fs.list_feature_views()
             for done, view in enumerate(views):
                 if progress:
@@ -390,7 +405,7 @@ class RiskStore:
                      if fv.stream_source is not None and fv.stream_source.name == push_source]
             self._push_views[push_source] = views
         pushes = self._feast("pushes")
-        with writes_to(self.paths.root), self._push_lock:
+        with disk_guard(self.paths.root), self._push_lock:
             for view in views:
                 pushes.write_to_online_store(view, rows, allow_registry_cache=True)
 
@@ -410,11 +425,12 @@ class RiskStore:
         with_event_timestamps: bool = False,
     ) -> dict[str, list[Any]]:
         # full_feature_names=False: Feast silently drops python-mode on-demand outputs otherwise.
-        response = self._feast("reads").get_online_features(
-            features=features if not isinstance(features, (list, tuple)) else list(features),
-            entity_rows=list(entity_rows),
-            full_feature_names=False,
-        )
+        with disk_guard(self.paths.root):
+            response = self._feast("reads").get_online_features(
+                features=features if not isinstance(features, (list, tuple)) else list(features),
+                entity_rows=list(entity_rows),
+                full_feature_names=False,
+            )
         return response.to_dict(include_event_timestamps=with_event_timestamps)
 
     def historical(self, entity_df: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
@@ -424,7 +440,7 @@ class RiskStore:
         Runs under the writer lock: dask lists the parts, then reads them, and a compaction in
         between would remove one."""
         asked = entity_df.reset_index(drop=True).assign(request_row=lambda f: range(len(f)))
-        with self.writing():
+        with self.writing(), self.offline_reads():
             found = self.fs.get_historical_features(entity_df=asked, features=list(features)).to_df()
         values = found.drop(columns=list(entity_df.columns)).set_index("request_row")
         return entity_df.reset_index(drop=True).join(values.reindex(range(len(asked))))

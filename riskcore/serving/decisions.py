@@ -21,7 +21,7 @@ import numpy as np
 
 from riskcore import pii, settings
 from riskcore.clock import today, utc_now
-from riskcore.data.errors import StoreNotWritable, writes_to
+from riskcore.data.errors import StoreNotWritable, disk_guard
 from riskcore.data.ledger import Claim, DecisionEntry, Ledger, now_iso
 from riskcore.data.signups import SignupSync
 from riskcore.data.store import DAILY_SERVICE, ONBOARDING_SERVICE, ROSTER_FEATURE, RiskStore
@@ -207,7 +207,7 @@ class Decisions:
                 inputs: dict[str, Any]) -> Decision:
         """One transaction: the claim check, the decision and (if approved) the new driver."""
         copy: dict[str, object] | None = None
-        with writes_to(self.store.paths.root), self.ledger.signup_transaction() as tx:
+        with disk_guard(self.store.paths.root), self.ledger.signup_transaction() as tx:
             claim = tx.claim(identity.application, identity.ssn, identity.dl)
             if claim.driver_id is not None:
                 result = self._original(tx.original_decision(claim.decision_id), claim.driver_id)
@@ -267,7 +267,7 @@ class Decisions:
     def _log(self, result: Decision, inputs: dict[str, Any]) -> Decision:
         """Append to the decision log; if the disk refuses, the decision stands and says so."""
         try:
-            with writes_to(self.store.paths.root):
+            with disk_guard(self.store.paths.root):
                 self.ledger.log_decision(_entry(result, inputs), result.driver_id)
         except StoreNotWritable as exc:
             return replace(result, log_problem=str(exc))
