@@ -17,6 +17,7 @@ from feast import (
     RequestSource,
     ValueType,
 )
+from feast.data_format import ParquetFormat
 from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float32, Int64, String
 
@@ -64,11 +65,15 @@ state = Entity(
 # --- Sources --------------------------------------------------------------------------------
 # Every batch source is a *directory* of parquet files: writers add a new file (written to a
 # hidden temporary name, then renamed) instead of rewriting one file in place, so concurrent
-# writers never corrupt it and readers never see half a file.
+# writers never corrupt it and readers never see half a file. The DuckDB offline store reads a
+# directory as every `*.parquet` file below it, hidden ones too (DuckDB >= 1.4); temporary names
+# end in `.tmp`, so they never match. `file_format=ParquetFormat()` is required: without it the
+# DuckDB store reads only paths ending in `.parquet` and returns nothing for a directory.
 
 driver_hourly_source = FileSource(
     name="driver_hourly_source",
     path=str(_paths.hourly_dir),
+    file_format=ParquetFormat(),
     timestamp_field="event_timestamp",
     created_timestamp_column="created",
     description="Hourly driver activity, generated with feast.driver_test_data (one file a day).",
@@ -76,6 +81,7 @@ driver_hourly_source = FileSource(
 driver_yesterdays_source = FileSource(
     name="driver_yesterdays_source",
     path=str(_paths.yesterdays_dir),
+    file_format=ParquetFormat(),
     timestamp_field="event_timestamp",
     created_timestamp_column="created",
     description="Output of the daily batch job: yesterday's averages and red flags.",
@@ -83,6 +89,7 @@ driver_yesterdays_source = FileSource(
 signups_source = FileSource(
     name="signups_source",
     path=str(_paths.signups_dir),
+    file_format=ParquetFormat(),
     timestamp_field="event_timestamp",
     created_timestamp_column="created",
     description="Approved signups (tokens only): the offline half of the closed loop.",
@@ -96,6 +103,7 @@ signups_push = PushSource(
 launched_states_source = FileSource(
     name="launched_states_source",
     path=str(_paths.states_dir),
+    file_format=ParquetFormat(),
     timestamp_field="event_timestamp",
     created_timestamp_column="created",
     description="Launch and retire events for states: product configuration as data.",

@@ -215,15 +215,15 @@ def test_point_in_time_correct_historical_retrieval(own_world):
         write_part(own_world.paths.hourly_dir, rows, HOURLY_SCHEMA)
     asked = pd.DataFrame({
         "driver_id": [driver] * 5,
-        "event_timestamp": [t1 - timedelta(hours=1), t1 + timedelta(hours=1), t1 + timedelta(days=3),
-                            t2, t2 + timedelta(days=1)],
+        "event_timestamp": [t2, t1 - timedelta(hours=1), t2 + timedelta(days=1), t1 + timedelta(hours=1),
+                            t1 + timedelta(days=3)],
     })
     out = own_world.historical(asked, [f"driver_hourly_stats:{F.CONV_RATE}", f"driver_hourly_stats:{F.AVG_DAILY_TRIPS}"])
-    out = out.sort_values("event_timestamp")
+    assert out[["driver_id", "event_timestamp"]].equals(asked)  # one row per request, in its order
     got = [None if pd.isna(v) else round(float(v), 2) for v in out[F.CONV_RATE]]
-    # Before t1: nothing; just after: t1's value; 3 days later: beyond the 2-day TTL; at and
-    # after t2: t2's value, never a value from the future.
-    assert got == [None, 0.25, None, 0.75, 0.75]
+    # At and after t2: t2's value, never a value from the future; before t1: nothing; just
+    # after: t1's value; 3 days later: beyond the 2-day TTL.
+    assert got == [0.75, None, 0.75, 0.25, None]
 
 
 def test_every_part_file_reads(world):

@@ -7,6 +7,9 @@ Design choices that keep it correct under concurrent sessions and killed jobs:
   rewritten in place (Feast's file offline store rewrites its parquet on each offline push);
 - every write (parts, online pushes, apply, materialize) runs under ``writing()``: a thread lock
   plus a cross-process file lock;
+- the offline store is Feast's DuckDB store, which reads each source directory; Feast's DuckDB
+  queries in this process take turns (``offline_queries()``), and a historical read that meets a
+  part removed by a compaction in another process is run again;
 - the registry is a SQL registry in SQLite, safe beside ``materialize``.
 """
 
@@ -76,6 +79,27 @@ STATES_SCHEMA = pa.schema([
 # shared too: a second FileLock on the same path in the same thread would wait for itself.
 _LOCKS: dict[Path, tuple[threading.RLock, FileLock]] = {}
 _LOCKS_GUARD = threading.Lock()
+# Feast's DuckDB offline store runs every query on ibis's default DuckDB connection, one per
+# process, which refuses concurrent calls ("connection is busy with another call"): 57 of 60
+# historical reads from 4 threads failed without this lock.
+_OFFLINE_QUERIES = threading.Lock()
+# A historical read is run again at most this often when a compaction removed a part between
+# DuckDB listing a source directory and opening the part.
+VANISHED_PART_RETRIES = 5
+REQUEST_ROW = "__request_row"
+
+
+class OfflineRowsLost(RuntimeError):
+    """Feast's offline store answered a historical read with other rows than were asked: the
+    answer is refused rather than padded, so a lost row is never shown as a missing value."""
+
+
+@contextmanager
+def offline_queries() -> Iterator[None]:
+    """Run Feast offline-store work (historical reads, materialization) one call at a time in
+    this process: they share ibis's single DuckDB connection."""
+    with _OFFLINE_QUERIES:
+        yield
 
 
 def write_part(
@@ -366,7 +390,7 @@ class RiskStore:
     ) -> list[str]:
         """Incremental materialization view by view, reporting ``(done, total, view)``."""
         end = end or utc_now()
-        with self.writing(), self.offline_reads():
+        with self.writing(), offline_queries(), self.offline_reads():
             views = [fv.name for fv in self.fs.list_feature_views()]
             for done, name in enumerate(views):
                 if progress:
@@ -383,7 +407,7 @@ class RiskStore:
         """Rebuild the online store from the offline data, ignoring what was materialized
         before (after the online store or the registry was lost)."""
         end = utc_now()
-        with self.writing(), self.offline_reads():
+        with self.writing(), offline_queries(), self.offline_reads():
             views = self.fs.list_feature_views()
             for done, view in enumerate(views):
                 if progress:
@@ -434,16 +458,36 @@ class RiskStore:
         return response.to_dict(include_event_timestamps=with_event_timestamps)
 
     def historical(self, entity_df: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
-        """Point-in-time correct values as of each row's ``event_timestamp``, one row per
-        requested row in the same order (Feast's dask store drops rows that match nothing,
-        which would hide "no value yet" and "expired"; they come back here as missing).
-        Runs under the writer lock: dask lists the parts, then reads them, and a compaction in
-        between would remove one."""
-        asked = entity_df.reset_index(drop=True).assign(request_row=lambda f: range(len(f)))
-        with self.writing(), self.offline_reads():
-            found = self.fs.get_historical_features(entity_df=asked, features=list(features)).to_df()
-        values = found.drop(columns=list(entity_df.columns)).set_index("request_row")
-        return entity_df.reset_index(drop=True).join(values.reindex(range(len(asked))))
+        """Point-in-time correct values as of each row's ``event_timestamp``: Feast's answer, one
+        row per requested row, in the requested order, with the request's own columns (Feast
+        returns its timestamp column converted to UTC). Raises ``OfflineRowsLost`` if Feast
+        returns any other set of rows."""
+        asked = entity_df.reset_index(drop=True)
+        with self.offline_reads():
+            found = self._point_in_time(asked.assign(**{REQUEST_ROW: range(len(asked))}), list(features))
+        rows = found[REQUEST_ROW].sort_values(ignore_index=True)
+        if len(rows) != len(asked) or not rows.equals(pd.Series(range(len(asked)), dtype=rows.dtype)):
+            raise OfflineRowsLost(
+                f"Feast's offline store returned {len(found)} rows ({rows.nunique()} distinct) "
+                f"for {len(asked)} requested rows"
+            )
+        values = found.set_index(REQUEST_ROW).sort_index().drop(columns=list(asked.columns))
+        return asked.join(values)
+
+    def _point_in_time(self, request: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+        """Feast's ``get_historical_features``, run again when DuckDB listed a part that was gone
+        when it opened it: a compaction in another process merged and deleted it, and the merged
+        part holds its rows (compactions in this process wait for ``offline_queries()``)."""
+        import duckdb
+
+        for attempt in range(1, VANISHED_PART_RETRIES + 1):
+            try:
+                with offline_queries():
+                    return self.fs.get_historical_features(entity_df=request, features=features).to_df()
+            except duckdb.IOException as error:
+                if attempt == VANISHED_PART_RETRIES or "No such file or directory" not in str(error):
+                    raise
+        raise AssertionError("unreachable")
 
     def roster(self) -> pd.DataFrame:
         """Every driver (driver_id, signup_state), from the ledger: the source of truth."""
