@@ -73,6 +73,13 @@ def use_secret_pii_key() -> None:
         os.environ.setdefault(settings.PII_KEY_ENV, str(key))
 
 
+def presenter_controls() -> bool:
+    """Whether this session may use the presenter's controls (reset, jobs, cadence, launching
+    states, bug injection, training and promoting models). Every such control is drawn only when
+    this is true; the audience sees the same page read-only."""
+    return True
+
+
 def page(title: str, intro: str | None = None) -> Services:
     """Every page starts here: config, sidebar, first-run bootstrap."""
     st.set_page_config(page_title=f"{title} · Driver Risk Studio", page_icon=":material/shield:",
