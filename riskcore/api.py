@@ -159,12 +159,8 @@ def _respond(model: type[BaseModel], decision: Decision) -> JSONResponse:
     return JSONResponse({name: payload[name] for name in model.model_fields})
 
 
-def _problem(status: int, field: str | None, message: str) -> JSONResponse:
-    if field is None:
-        return JSONResponse(status_code=status, content={"detail": message})
-    detail = [{"loc": ["body" if field != "driver_id" else "path", field], "msg": message,
-               "type": "value_error"}]
-    return JSONResponse(status_code=status, content={"detail": detail})
+def _problem(status: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": message})
 
 
 def _validation_message(error: dict[str, Any]) -> str:
@@ -212,27 +208,29 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
 
     @app.exception_handler(InvalidInput)
     async def invalid(_: Request, exc: InvalidInput) -> JSONResponse:
-        return _problem(422, exc.field, exc.message)
+        detail = [{"loc": ["body" if field != "driver_id" else "path", field], "msg": message,
+                   "type": "value_error"} for field, message in exc.problems]
+        return JSONResponse(status_code=422, content={"detail": detail})
 
     @app.exception_handler(UnknownDriver)
     async def unknown(_: Request, exc: UnknownDriver) -> JSONResponse:
-        return _problem(404, None, str(exc))
+        return _problem(404, str(exc))
 
     @app.exception_handler(StoreNotReady)
     async def not_ready(_: Request, exc: StoreNotReady) -> JSONResponse:
-        return _problem(503, None, str(exc))
+        return _problem(503, str(exc))
 
     @app.exception_handler(StoreNotWritable)
     async def not_writable(_: Request, exc: StoreNotWritable) -> JSONResponse:
-        return _problem(503, None, str(exc))
+        return _problem(503, str(exc))
 
     @app.exception_handler(settings.PiiKeyMissing)
     async def no_key(_: Request, exc: settings.PiiKeyMissing) -> JSONResponse:
-        return _problem(503, None, str(exc))
+        return _problem(503, str(exc))
 
     @app.exception_handler(LedgerOutdated)
     async def outdated(_: Request, exc: LedgerOutdated) -> JSONResponse:
-        return _problem(503, None, str(exc))
+        return _problem(503, str(exc))
 
     def onboarding(body: OnboardingRequest, record: bool) -> Decision:
         store.require_ready()

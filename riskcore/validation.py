@@ -1,7 +1,8 @@
 """Input validation shared by the CLI, the API and the dashboard's forms.
 
 Each rule rejects with a one-line message that names the field and never echoes the value
-(it may be PII). Nothing is written before an application validates.
+(it may be PII). Every problem of an application is reported at once, not only the first.
+Nothing is written before an application validates.
 """
 
 from __future__ import annotations
@@ -10,13 +11,7 @@ import re
 from datetime import date
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from riskcore.clock import today
 
@@ -25,19 +20,30 @@ USPS_STATES = frozenset(
     "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split()
 )
 MAX_LICENCE_LENGTH = 20
+SSN_INPUT_LENGTH = 11  # 123-45-6789
+DATE_INPUT_LENGTH = 10  # YYYY-MM-DD
 MAX_INPUT_LENGTH = 64
+# How forms and messages name each field (the code's names stay in the API's 422 locations).
+FIELD_LABELS = {"date_of_birth": "Date of birth", "ssn": "SSN", "licence": "Driver's licence",
+                "state": "State", "application_date": "Application date", "driver_id": "Driver id"}
 EARLIEST_BIRTH = date(1900, 1, 1)
 _SSN = re.compile(r"(\d{3})-?(\d{2})-?(\d{4})", re.ASCII)
 _LICENCE = re.compile(r"[A-Z0-9-]+")
 
 
 class InvalidInput(ValueError):
-    """Bad user input: ``field`` says where, the message says what is expected."""
+    """Bad user input: each problem is (field, what is expected). ``field`` and ``message`` are
+    the first problem's."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str, message: str, more: tuple[tuple[str, str], ...] = ()) -> None:
+        self.problems = ((field, message), *more)
+        super().__init__("; ".join(f"{f}: {m}" for f, m in self.problems))
         self.field = field
         self.message = message
+
+    def in_words(self) -> list[str]:
+        """The problems as a form shows them: "SSN: required"."""
+        return [f"{FIELD_LABELS.get(f, f)}: {m}" for f, m in self.problems]
 
 
 def _bounded(value: Any) -> str:
@@ -50,7 +56,10 @@ def _bounded(value: Any) -> str:
 
 def normalise_ssn(value: Any) -> str:
     """Nine digits, with or without dashes, following the SSA's never-issued rules."""
-    match = _SSN.fullmatch(_bounded(value))
+    text = _bounded(value)
+    if not text:
+        raise ValueError("required")
+    match = _SSN.fullmatch(text)
     if not match:
         raise ValueError("expected 9 digits like 123-45-6789")
     area, group, serial = match.groups()
@@ -108,11 +117,12 @@ class OnboardingApplication(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    # Declared first: the date of birth is checked against it.
+    application_date: date
     date_of_birth: date
     ssn: str
     licence: str
     state: str
-    application_date: date
 
     @field_validator("ssn", mode="before")
     @classmethod
@@ -129,38 +139,43 @@ class OnboardingApplication(BaseModel):
     def _state(cls, v: Any) -> str:
         return normalise_state(v)
 
-    @field_validator("date_of_birth", "application_date", mode="before")
+    @field_validator("application_date", mode="before")
     @classmethod
     def _date(cls, v: Any) -> date:
         return parse_date(v)
 
-    @model_validator(mode="after")
-    def _dates(self) -> OnboardingApplication:
-        if self.date_of_birth < EARLIEST_BIRTH:
-            raise ValueError("date_of_birth|before 1900")
-        if self.date_of_birth > self.application_date:
-            raise ValueError("date_of_birth|in the future")
-        return self
+    @field_validator("date_of_birth", mode="before")
+    @classmethod
+    def _birth(cls, v: Any, info: ValidationInfo) -> date:
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("required")
+        born = parse_date(v)
+        if born < EARLIEST_BIRTH:
+            raise ValueError("before 1900")
+        applied = info.data.get("application_date")
+        if applied is not None and born > applied:
+            raise ValueError("in the future")
+        return born
 
     @classmethod
     def parse(
         cls, *, date_of_birth: Any, ssn: Any, licence: Any, state: Any,
         application_date: Any = None,
     ) -> OnboardingApplication:
-        """Validate raw input, raising ``InvalidInput`` for the first problem found."""
+        """Validate raw input, raising ``InvalidInput`` with every problem found."""
         try:
             return cls(
                 date_of_birth=date_of_birth, ssn=ssn, licence=licence, state=state,
                 application_date=application_date if application_date is not None else today(),
             )
         except ValidationError as exc:
-            raise _first_problem(exc) from None
+            raise _problems(exc) from None
 
 
-def _first_problem(exc: ValidationError) -> InvalidInput:
-    error = exc.errors(include_input=False, include_url=False)[0]
-    message = str(error.get("ctx", {}).get("error") or error["msg"]).removeprefix("Value error, ")
-    if error["loc"]:
-        return InvalidInput(str(error["loc"][0]), message)
-    field, _, text = message.partition("|")
-    return InvalidInput(field, text)
+def _problems(exc: ValidationError) -> InvalidInput:
+    found = [(str(error["loc"][0]) if error["loc"] else "application",
+              str(error.get("ctx", {}).get("error") or error["msg"]).removeprefix("Value error, "))
+             for error in exc.errors(include_input=False, include_url=False)]
+    order = list(FIELD_LABELS)
+    found.sort(key=lambda problem: order.index(problem[0]) if problem[0] in order else len(order))
+    return InvalidInput(*found[0], tuple(found[1:]))

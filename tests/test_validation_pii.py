@@ -22,7 +22,7 @@ def test_good_application_is_normalised():
     ("field", "value", "message"),
     [
         ("ssn", "12-345-6789", "9 digits"),
-        ("ssn", "", "9 digits"),
+        ("ssn", "", "required"),
         ("ssn", "1234567890", "9 digits"),
         ("ssn", "000-12-3456", "not an issuable"),
         ("ssn", "666-12-3456", "not an issuable"),
@@ -54,6 +54,16 @@ def test_bad_input_names_the_field_and_never_echoes_it(field, value, message):
     assert message in str(caught.value)
     if value and len(str(value)) > 3:
         assert str(value) not in str(caught.value)
+
+
+def test_every_problem_is_listed_in_form_order_and_in_words():
+    with pytest.raises(InvalidInput) as caught:
+        OnboardingApplication.parse(date_of_birth="2999-01-01", ssn="", licence="A" * 21, state="ZZ",
+                                    application_date="2026-11-26")
+    assert [field for field, _ in caught.value.problems] == ["date_of_birth", "ssn", "licence", "state"]
+    assert caught.value.in_words() == ["Date of birth: in the future", "SSN: required",
+                                       "Driver's licence: at most 20 characters",
+                                       "State: expected a two-letter US state code such as CA or NJ"]
 
 
 @pytest.mark.parametrize("value", ["abc", "-3", "0", "1.5", "", " ", "٣", True, "9" * 30])
