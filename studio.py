@@ -20,6 +20,7 @@ from riskcore.data.store import RiskStore
 from riskcore.insight import charts
 from riskcore.serving.decisions import Decision, Decisions, UnknownDriver
 from riskcore.settings import PiiKeyMissing
+from riskcore.stage import presenter
 from riskcore.stage.scenarios import ScenarioUnavailable
 from riskcore.validation import InvalidInput
 
@@ -34,6 +35,7 @@ PAGES = (
     ("pages/6_talk_track.py", "Talk track", ":material/campaign:"),
 )
 CADENCE_SECONDS = 20
+RESET_JOB = "reset demo"
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,21 @@ class Services:
     store: RiskStore
     decisions: Decisions
     runner: JobRunner
+    # None: every session is the presenter (the dashboard is loopback-only and no key is set).
+    presenter_key: str | None
 
 
 @st.cache_resource(show_spinner=False)
 def services() -> Services:
     """One store, decision service and job runner per server process (all thread-safe)."""
-    use_secret_pii_key()
+    use_secret(settings.PII_KEY_ENV)
+    use_secret(presenter.PRESENTER_KEY_ENV)
     store = RiskStore()
-    return Services(store, Decisions(store), JobRunner())
+    key = os.environ.get(presenter.PRESENTER_KEY_ENV) or None
+    if key is None and not presenter.is_loopback(str(st.get_option("server.address") or "0.0.0.0")):
+        key = presenter.generate_key()
+        print(f"Presenter key: {key}  (enter it in the sidebar to unlock the presenter's controls)", flush=True)
+    return Services(store, Decisions(store), JobRunner(), key)
 
 
 @st.cache_resource(show_spinner=False)
@@ -63,21 +72,44 @@ def replay_interrupted_signups() -> None:
         return
 
 
-def use_secret_pii_key() -> None:
-    """``RISK_PII_KEY`` from Streamlit secrets when the environment does not set it."""
+def use_secret(name: str) -> None:
+    """A setting (``RISK_PII_KEY``, ``RISK_PRESENTER_KEY``) from Streamlit secrets when the
+    environment does not set it."""
     try:
-        key = st.secrets.get(settings.PII_KEY_ENV)
+        value = st.secrets.get(name)
     except (FileNotFoundError, StreamlitSecretNotFoundError):
         return
-    if key:
-        os.environ.setdefault(settings.PII_KEY_ENV, str(key))
+    if value:
+        os.environ.setdefault(name, str(value))
 
 
 def presenter_controls() -> bool:
     """Whether this session may use the presenter's controls (reset, jobs, cadence, launching
     states, bug injection, training and promoting models). Every such control is drawn only when
     this is true; the audience sees the same page read-only."""
-    return True
+    return services().presenter_key is None or bool(st.session_state.get("presenter.unlocked"))
+
+
+def presenter_sidebar(svc: Services) -> None:
+    """Unlock (or lock) the presenter's controls with the key, when the room can connect."""
+    if svc.presenter_key is None:
+        return
+    if st.session_state.get("presenter.unlocked"):
+        left, right = st.columns([3, 2])
+        left.caption(":material/key: Presenter")
+        if right.button("Lock", key="presenter.lock", width="stretch"):
+            st.session_state["presenter.unlocked"] = False
+            st.rerun()
+        return
+    with st.expander("Presenter", icon=":material/key:"):
+        with st.form("presenter.unlock", border=False):
+            candidate = st.text_input("Presenter key", type="password", max_chars=40,
+                                      help="Printed in the terminal that started the dashboard")
+            if st.form_submit_button("Unlock"):
+                if presenter.matches(candidate, svc.presenter_key):
+                    st.session_state["presenter.unlocked"] = True
+                    st.rerun()
+                st.error("That is not the presenter key.")
 
 
 def page(title: str, intro: str | None = None) -> Services:
@@ -90,6 +122,7 @@ def page(title: str, intro: str | None = None) -> Services:
         for script, label, icon in PAGES:
             st.page_link(script, label=label, icon=icon)
         st.divider()
+        presenter_sidebar(svc)
         job_badge(svc.runner)
     ensure_ready(svc)
     st.title(title)
@@ -105,7 +138,11 @@ def ensure_ready(svc: Services) -> None:
     if svc.store.paths.ready_marker.exists():
         replay_interrupted_signups()
         return
-    with st.status("Building the demo feature store…", expanded=True) as status:
+    running = svc.runner.state
+    resetting = running is not None and running.running and running.name == RESET_JOB
+    label = ("The presenter is resetting the demo: this page comes back by itself…" if resetting
+             else "Building the demo feature store…")
+    with st.status(label, expanded=True) as status:
         svc.runner.start("bootstrap", lambda progress: world.bootstrap(svc.store, progress=progress))
         bar = st.progress(0.0)
         while svc.runner.busy:
@@ -124,8 +161,9 @@ def ensure_ready(svc: Services) -> None:
 
 def job_badge(runner: JobRunner) -> None:
     """The running (or last) background job: refreshed every second while work is going on,
-    rarely otherwise (every rerun of a fragment costs a round trip)."""
-    every = 1.0 if runner.busy or runner.cadence_running else 15.0
+    every few seconds otherwise (a job another session starts shows up soon; every rerun of a
+    fragment costs a round trip)."""
+    every = 1.0 if runner.busy or runner.cadence_running else 3.0
     st.fragment(run_every=every)(_job_badge)(runner)
 
 

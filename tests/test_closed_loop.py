@@ -5,6 +5,7 @@ a foreign PII key is refused, and the API turns away huge bodies and unknown hos
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -224,3 +225,23 @@ def test_a_real_server_warns_when_it_leaves_loopback_and_checks_hosts(own_world)
         server.terminate()
         _, err = server.communicate(timeout=30)
     assert "warning: the API listens on 0.0.0.0" in err
+
+
+def test_a_new_driver_has_a_first_day_and_a_real_daily_decision(own_world):
+    from riskcore.clock import utc_now
+    from tests import oracle
+
+    service = Decisions(own_world)
+    newcomer = service.onboard(OnboardingApplication.parse(
+        date_of_birth="1990-01-01", ssn="709-11-1111", licence="FIRST1", state="CA")).driver_id
+    daily = service.daily(newcomer, record=False)  # at once: no batch job or materialization ran
+    assert daily.review == () and daily.decision == "Approved"
+    service.signups.flush()
+    assert (daily.decision, pytest.approx(daily.score, abs=1e-5)) == oracle.daily_decision(
+        own_world.paths.root, newcomer, utc_now())
+    # Replaying the signup (as after a crash) writes the same first day, not another one.
+    before = oracle.daily_decision(own_world.paths.root, newcomer, utc_now())
+    with sqlite3.connect(own_world.paths.ledger_db) as conn:
+        conn.execute("UPDATE signups SET synced = 0 WHERE driver_id = ?", (newcomer,))
+    assert service.signups.replay() == 1
+    assert oracle.daily_decision(own_world.paths.root, newcomer, utc_now()) == before

@@ -8,7 +8,7 @@ either exists whole or not at all.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -94,7 +94,11 @@ def hourly_activity(driver_ids: np.ndarray, start: datetime, end: datetime, seed
         hourly = create_driver_hourly_stats_df(list(driver_ids), start, end)
         hourly = hourly[hourly["event_timestamp"] >= pd.Timestamp(start)]
         return hourly.drop_duplicates(["driver_id", "event_timestamp"])[HOURLY_SCHEMA.names[:2] + list(F.HOURLY_FEATURES)]
-    rng = np.random.default_rng(seed)
+    return uniform_activity(driver_ids, start, end, np.random.default_rng(seed))
+
+
+def uniform_activity(driver_ids: np.ndarray, start: datetime, end: datetime, rng: np.random.Generator) -> pd.DataFrame:
+    """Hourly rows in [start, end) drawn vectorised, with the distributions of Feast's generator."""
     hours = pd.date_range(start=start, end=end, freq="1h", inclusive="left", tz="UTC")
     rows = len(hours) * len(driver_ids)
     return pd.DataFrame({
@@ -126,6 +130,22 @@ def simulate_day(
     examples = [int(d) for d in risky_ids[:5]]
     return JobResult("simulate_day", len(hourly), time.perf_counter() - started,
                      {"risky_drivers": len(risky_ids), "for_example": examples}, "hourly rows")
+
+
+def first_day(driver_ids: Sequence[int], signed_up: Sequence[pd.Timestamp]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """New drivers' first simulated day, ending when they signed up: 24 hourly rows of ordinary
+    activity and the batch job's stats over them, so a new driver's home shows a real daily
+    decision from the moment of approval (and a bad day can then flip it). Seeded by driver id,
+    so a replay after a crash writes the same rows."""
+    hourly, stats = [], []
+    for driver, at in zip(driver_ids, signed_up):
+        end = pd.Timestamp(at).to_pydatetime()
+        rows = uniform_activity(np.array([driver], dtype=np.int64), end - timedelta(hours=23),
+                                end + timedelta(hours=1), np.random.default_rng(int(driver)))
+        rows = _timestamps(rows, end)
+        hourly.append(rows)
+        stats.append(_timestamps(yesterdays_stats(rows, end), end))
+    return pd.concat(hourly, ignore_index=True), pd.concat(stats, ignore_index=True)
 
 
 def pick_risky(driver_ids: np.ndarray, seed: int, share: float = RISKY_SHARE) -> np.ndarray:

@@ -109,6 +109,7 @@ class JobRunner:
             if self.cadence_running:
                 return False
             self._stop.clear()
+            self.cadence_ticks = 0
             self._cadence = threading.Thread(target=self._cadence_loop, args=(tick, every_seconds),
                                              name="cadence", daemon=True)
             self._cadence.start()

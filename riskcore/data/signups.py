@@ -1,7 +1,8 @@
 """The feature store's copies of the ledger's signups: group commit, and replay after a crash.
 
 A signup is committed to the ledger first (the source of truth). Its online copy (the
-``ssn_identity``, ``dl_identity`` and ``driver_signups`` views) is written before the answer
+``ssn_identity``, ``dl_identity`` and ``driver_signups`` views, and the new driver's first
+simulated day of activity, ``jobs.first_day``) is written before the answer
 goes out, so the next signup with that SSN is flagged by the feature store itself; whoever
 arrives while a group is being pushed waits and goes with the next group. The offline copy is
 group-committed: signups are gathered into one parquet part every ``OFFLINE_EVERY`` seconds (or
@@ -20,14 +21,27 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from riskcore.data.jobs import first_day
 from riskcore.data.ledger import SIGNUP_COLUMNS, Ledger
-from riskcore.data.store import SIGNUPS_PUSH, SIGNUPS_SCHEMA, RiskStore, compact, write_part
+from riskcore.data.store import (
+    HOURLY_SCHEMA,
+    HOURLY_VIEW,
+    SIGNUPS_PUSH,
+    SIGNUPS_SCHEMA,
+    YESTERDAYS_SCHEMA,
+    YESTERDAYS_VIEW,
+    RiskStore,
+    compact,
+    write_part,
+)
 from riskcore.serving import features as F
 
 OFFLINE_EVERY = 0.25
 OFFLINE_BATCH = 512
 # More parts than this in the signups source and the next part compacts them.
 COMPACT_OVER = 64
+# New drivers' first days go to parts of their own in the activity sources, compacted alike.
+NEWCOMERS = "newcomers-*.parquet"
 
 
 def signup_rows(signups: pd.DataFrame) -> pd.DataFrame:
@@ -94,7 +108,7 @@ class SignupSync:
     def _push(self, group: list[tuple[dict[str, object], Future[None]]]) -> None:
         signups = [signup for signup, _ in group]
         try:
-            self.store.push_online(SIGNUPS_PUSH, signup_rows(pd.DataFrame(signups, columns=SIGNUP_COLUMNS)))
+            self._copy_online(pd.DataFrame(signups, columns=SIGNUP_COLUMNS))
         except BaseException as exc:
             for _, done in group:
                 done.set_exception(exc)
@@ -141,14 +155,29 @@ class SignupSync:
                     self._pending = batch + self._pending
                 raise
 
+    def _copy_online(self, signups: pd.DataFrame) -> None:
+        """The signups' identities and their first day (its newest hourly row, the day's stats)."""
+        self.store.push_online(SIGNUPS_PUSH, signup_rows(signups))
+        hourly, stats = first_day(signups["driver_id"].tolist(), pd.to_datetime(signups["at"], utc=True))
+        newest = hourly.sort_values("event_timestamp").drop_duplicates("driver_id", keep="last")
+        self.store.write_online([HOURLY_VIEW], newest[HOURLY_SCHEMA.names])
+        self.store.write_online([YESTERDAYS_VIEW], stats[YESTERDAYS_SCHEMA.names])
+
     def _write_offline(self, signups: pd.DataFrame) -> None:
-        """One parquet part for these signups (no fsync: the ledger is the durable copy), then
+        """One parquet part for these signups and one per activity source for their first days
+        (no fsync: the ledger is the durable copy, and the first days are seeded from it), then
         mark them synced."""
-        directory = self.store.paths.signups_dir
+        paths = self.store.paths
+        hourly, stats = first_day(signups["driver_id"].tolist(), pd.to_datetime(signups["at"], utc=True))
+        name = f"newcomers-{signups['driver_id'].min()}-{signups['driver_id'].max()}-{time.time_ns()}.parquet"
         with self.store.writing():
             started = time.perf_counter()
-            write_part(directory, signup_rows(signups), SIGNUPS_SCHEMA, durable=False)
-            compact(directory, SIGNUPS_SCHEMA, max_parts=COMPACT_OVER)
+            write_part(paths.signups_dir, signup_rows(signups), SIGNUPS_SCHEMA, durable=False)
+            write_part(paths.hourly_dir, hourly, HOURLY_SCHEMA, name, durable=False)
+            write_part(paths.yesterdays_dir, stats, YESTERDAYS_SCHEMA, name, durable=False)
+            compact(paths.signups_dir, SIGNUPS_SCHEMA, max_parts=COMPACT_OVER)
+            compact(paths.hourly_dir, HOURLY_SCHEMA, max_parts=COMPACT_OVER, pattern=NEWCOMERS)
+            compact(paths.yesterdays_dir, YESTERDAYS_SCHEMA, max_parts=COMPACT_OVER, pattern=NEWCOMERS)
             self.stats.lock_seconds += time.perf_counter() - started
             self.stats.offline_parts += 1
             self.stats.signups += len(signups)
@@ -160,6 +189,6 @@ class SignupSync:
         self.flush()
         pending = self.ledger.unsynced()
         if len(pending):
-            self.store.push_online(SIGNUPS_PUSH, signup_rows(pending))
+            self._copy_online(pending)
             self._write_offline(pending)
         return len(pending)

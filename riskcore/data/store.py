@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 PROJECT = "driver_risk"
 ONBOARDING_SERVICE = "onboarding"
 DAILY_SERVICE = "daily"
+HOURLY_VIEW = "driver_hourly_stats"
+YESTERDAYS_VIEW = "driver_yesterdays_stats"
 ROSTER_FEATURE = "driver_signups:signup_state"
 SIGNUPS_PUSH = "signups_push"
 STATES_PUSH = "launched_states_push"
@@ -165,16 +167,18 @@ def read_parts(directory: Path, columns: Sequence[str] | None = None, filter: An
     raise AssertionError("unreachable")
 
 
-def compact(directory: Path, schema: pa.Schema, max_parts: int = 16) -> int:
-    """Merge a directory's parts into one when there are many (signups arrive in small batches).
-    Exact duplicate rows (a replayed signup) go. The merged part is written before the old ones
-    go, so a reader sees every row at least once. Callers hold ``writing()``. Returns the parts
-    merged."""
-    found = parts(directory)
+def compact(directory: Path, schema: pa.Schema, max_parts: int = 16, pattern: str = "*.parquet") -> int:
+    """Merge a directory's parts (those matching ``pattern``) into one when there are many
+    (signups arrive in small batches). Exact duplicate rows (a replayed signup) go. The merged
+    part is written before the old ones go, so a listing holds every row at least once; a reader
+    that listed a part now deleted reads again (``read_parts``, ``RiskStore.historical``).
+    Callers hold ``writing()``. Returns the parts merged."""
+    found = sorted(directory.glob(pattern))
     if len(found) <= max_parts:
         return 0
     merged = pa.concat_tables([pq.read_table(p, schema=schema) for p in found]).to_pandas().drop_duplicates()
-    write_part(directory, merged, schema, f"compact-{utc_now():%Y%m%dT%H%M%S%f}.parquet")
+    prefix = pattern.split("*")[0] if pattern != "*.parquet" else ""
+    write_part(directory, merged, schema, f"{prefix}compact-{utc_now():%Y%m%dT%H%M%S%f}.parquet")
     for part in found:
         part.unlink()
     return len(found)
@@ -428,6 +432,10 @@ class RiskStore:
             views = [fv.name for fv in self.fs.list_feature_views(allow_cache=True)
                      if fv.stream_source is not None and fv.stream_source.name == push_source]
             self._push_views[push_source] = views
+        self.write_online(views, rows)
+
+    def write_online(self, views: Sequence[str], rows: pd.DataFrame) -> None:
+        """Upsert rows into these views' online tables (the pushes role's own connection)."""
         pushes = self._feast("pushes")
         with disk_guard(self.paths.root), self._push_lock:
             for view in views:
