@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from riskcore import settings
-from riskcore.data import world
+from riskcore.data import jobs, world
 from riskcore.data.errors import StoreNotReady, StoreNotWritable
 from riskcore.data.ledger import LedgerOutdated
 from riskcore.data.runner import JobRunner
@@ -20,8 +21,9 @@ from riskcore.data.store import RiskStore
 from riskcore.insight import charts
 from riskcore.serving.decisions import Decision, Decisions, UnknownDriver
 from riskcore.settings import PiiKeyMissing
-from riskcore.stage import presenter
+from riskcore.stage import presenter, scenarios
 from riskcore.stage.scenarios import ScenarioUnavailable
+from riskcore.stage.talk import TEACHING_POINTS
 from riskcore.validation import InvalidInput
 
 # (script, label, icon): the one list of pages, in menu order.
@@ -33,9 +35,15 @@ PAGES = (
     ("pages/4_batch_jobs.py", "Batch jobs", ":material/schedule:"),
     ("pages/5_model.py", "Model", ":material/functions:"),
     ("pages/6_talk_track.py", "Talk track", ":material/campaign:"),
+    ("pages/9_join.py", "Join (audience)", ":material/smartphone:"),
 )
 CADENCE_SECONDS = 20
 RESET_JOB = "reset demo"
+BAD_DAY_JOB = "bad day"
+ONBOARD_FORM = "onboard.form"
+# Narrower than Streamlit's default, so a projector's 1280 or 1024 pixels go to the content.
+SIDEBAR_PIXELS = 232
+ROOT = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -112,23 +120,96 @@ def presenter_sidebar(svc: Services) -> None:
                 st.error("That is not the presenter key.")
 
 
-def page(title: str, intro: str | None = None) -> Services:
-    """Every page starts here: config, sidebar, first-run bootstrap."""
+def page(script: str, title: str, intro: str | None = None, light: bool = False) -> Services:
+    """Every page starts here: config, sidebar, first-run bootstrap; in talk mode, the point
+    being made instead of the page's introduction (``script`` is the page's ``__file__``).
+    ``light``: a phone-first page (the audience's): centred, sidebar folded, no live job badge,
+    so a room of phones costs the server little."""
     st.set_page_config(page_title=f"{title} · Driver Risk Studio", page_icon=":material/shield:",
-                       layout="wide")
+                       layout="centered" if light else "wide",
+                       initial_sidebar_state="collapsed" if light else SIDEBAR_PIXELS)
     svc = services()
     with st.sidebar:
         st.markdown("### Driver Risk Studio")
-        for script, label, icon in PAGES:
-            st.page_link(script, label=label, icon=icon)
-        st.divider()
-        presenter_sidebar(svc)
-        job_badge(svc.runner)
+        for path, label, icon in PAGES:
+            st.page_link(path, label=label, icon=icon)
+        if not light:
+            st.divider()
+            presenter_sidebar(svc)
+            job_badge(svc.runner)
     ensure_ready(svc)
     st.title(title)
-    if intro:
+    if not talk_bar(svc, Path(script).resolve().relative_to(ROOT).as_posix()) and intro:
         st.markdown(intro)
     return svc
+
+
+# --- Talk mode: the talk track's points, each run and landed on its page ----------------------
+
+def run_point(svc: Services, number: int) -> None:
+    """Set up and run point ``number``'s scenario, then open its page with the result on it."""
+    point = TEACHING_POINTS[number - 1]
+    state = st.session_state
+    for stale in ("onboard.expect", "onboard.problems", "driver_home.before"):
+        state.pop(stale, None)
+    if point.scenario == "happy_path":
+        chosen, result = scenarios.happy_path(svc.decisions)
+        remember_applicant(applicant_values(chosen), fill_form=True)
+        state["onboard.result"], state["onboard.versions"] = [result], ([result.model.version], False)
+    elif point.scenario == "original_vs_served":
+        chosen, results = scenarios.original_vs_served(svc.decisions)
+        remember_applicant(applicant_values(chosen), fill_form=True)
+        state["onboard.result"], state["onboard.versions"] = results, ([r.model.version for r in results], True)
+    elif point.scenario == "bad_day":
+        driver, before = scenarios.bad_day_driver(svc.decisions)
+        state["driver_home.driver"], state["driver_home.before"] = driver, before
+        start_job(svc, BAD_DAY_JOB, lambda progress: jobs.cadence_tick(svc.store, progress=progress,
+                                                                        risky_ids=[driver]))
+    elif point.scenario == "launch_state":
+        chosen, result = scenarios.decline_for_unlaunched_state(svc.decisions)
+        remember_applicant(applicant_values(chosen), fill_form=True)
+        state["onboard.result"], state["onboard.versions"] = [result], ([result.model.version], False)
+        state["model.state"] = chosen.state
+    state["talk.point"] = number
+    st.switch_page(point.page)
+
+
+def talk_bar(svc: Services, script: str) -> bool:
+    """In talk mode, on the current point's page: the point, and the way to the next one."""
+    number = st.session_state.get("talk.point")
+    if not number or TEACHING_POINTS[number - 1].page != script:
+        return False
+    point = TEACHING_POINTS[number - 1]
+    with st.container(border=True):
+        text, forward, leave = st.columns([6, 2, 1], vertical_alignment="center")
+        text.markdown(f"**{number}/{len(TEACHING_POINTS)} · {point.title}**")
+        text.caption(point.say)
+        if number < len(TEACHING_POINTS) and presenter_controls():
+            following = TEACHING_POINTS[number]
+            if forward.button("Next point", icon=":material/arrow_forward:", type="primary", width="stretch",
+                              key="talk.next", help=following.action):
+                try:
+                    run_point(svc, number + 1)
+                except ScenarioUnavailable as exc:
+                    st.error(str(exc))
+        if leave.button("", icon=":material/close:", key="talk.end", help="Leave talk mode"):
+            st.session_state.pop("talk.point")
+            st.rerun()
+    return True
+
+
+def remember_applicant(values: dict[str, str], fill_form: bool) -> None:
+    """The onboarding form's values (dob, ssn, licence, state), kept across pages: Streamlit
+    forgets widgets it did not draw. ``fill_form`` also puts them in the form's widgets, which
+    is only allowed before the form is drawn in a run."""
+    st.session_state["onboard.applicant"] = dict(values)
+    if fill_form:
+        st.session_state.update({f"{ONBOARD_FORM}.{field}": value for field, value in values.items()})
+
+
+def applicant_values(chosen: scenarios.Preset) -> dict[str, str]:
+    return {"dob": chosen.date_of_birth.isoformat(), "ssn": chosen.ssn, "licence": chosen.licence,
+            "state": chosen.state}
 
 
 def ensure_ready(svc: Services) -> None:
@@ -203,12 +284,39 @@ def friendly(exc: Exception) -> str:
 BANNER = {"Approved": st.success, "Declined": st.error, "Review": st.warning}
 
 
-def show_decision(result: Decision) -> None:
-    """Decision banner, stage timings, gauge, contributions, reasons and the feature vector."""
+def headline(result: Decision) -> str:
+    """The banner's text: "Declined · score 0.55 — under 18"."""
     score = "no score" if result.score is None else f"score {result.score:.2f}"
     reason = f" — {result.top_reason}" if result.decision != "Approved" and result.top_reason else ""
-    prefix = "What-if · " if result.what_if else ""
-    BANNER[result.decision](f"## {prefix}{result.decision} · {score}{reason}")
+    return f"{'What-if · ' if result.what_if else ''}{result.decision} · {score}{reason}"
+
+
+def banner(result: Decision, size: str = "###") -> None:
+    BANNER[result.decision](f"{size} {headline(result)}")
+
+
+def timings_line(result: Decision) -> None:
+    """Model and the three timed stages on one line that wraps instead of truncating."""
+    t = result.timings
+    st.markdown(f"**{result.model.name} {result.model.version}** · retrieval **{t.retrieval_ms:.2f} ms** · "
+                f"featurization **{t.featurization_ms:.2f} ms** · inference **{t.inference_ms:.2f} ms**",
+                help="retrieval: Feast online read incl. on-demand features · featurization: response → numpy "
+                     "vector and the missing/stale policy · inference: score, decision, reasons")
+
+
+def reasons_list(result: Decision) -> None:
+    if result.review:
+        st.markdown("\n".join(f"- {r}" for r in result.review))
+    elif result.reasons:
+        st.markdown("\n".join(f"- {r.text} (+{r.contribution:.2f})" for r in result.reasons))
+    else:
+        st.markdown("- none: nothing raised the score")
+
+
+def show_decision(result: Decision) -> None:
+    """Decision banner, stage timings, gauge, reasons, the feature vector and contributions:
+    the banner and timings first, so they land above the fold on a projector."""
+    banner(result)
     if result.what_if:
         st.caption(f"Scored with {result.model.name} {result.model.version}, not the served model: "
                    "logged as a what-if, nobody was registered.")
@@ -216,29 +324,38 @@ def show_decision(result: Decision) -> None:
         st.caption("This application was decided before: this is its original decision.")
     if result.log_problem:
         st.warning(f"Decided, but not logged: {result.log_problem}")
-    t = result.timings
-    cols = st.columns(4)
-    cols[0].metric("retrieval", f"{t.retrieval_ms:.2f} ms", help="Feast online read, incl. on-demand features")
-    cols[1].metric("featurization", f"{t.featurization_ms:.2f} ms", help="response → numpy vector, missing/stale policy")
-    cols[2].metric("inference", f"{t.inference_ms:.2f} ms", help="score, decision, reasons")
-    cols[3].metric("model", f"{result.model.name} {result.model.version}", help=f"threshold {result.model.threshold}")
-    left, right = st.columns([3, 2], gap="large")
+    timings_line(result)
+    st.altair_chart(charts.gauge(result.score, result.model.threshold), width="stretch")
+    vector_code(result)
+    left, right = st.columns([2, 3], gap="medium")
     with left:
-        st.altair_chart(charts.gauge(result.score, result.model.threshold), width="stretch")
-        st.markdown("**Contributions** (weight × value, from the intercept)")
-        st.altair_chart(charts.waterfall(result.model, result.vector), width="stretch")
-    with right:
         st.markdown("**Principal reasons**")
-        if result.review:
-            st.markdown("\n".join(f"- {r}" for r in result.review))
-        elif result.reasons:
-            st.markdown("\n".join(f"- {r.text} (+{r.contribution:.2f})" for r in result.reasons))
-        else:
-            st.markdown("- none: nothing raised the score")
-        st.markdown("**Feature vector** (what the model sees: a numpy array)")
-        st.code("np.array([\n" + "".join(f"    {v:g},  # {f}\n" for f, v in zip(result.model.features, result.vector))
-                + "])", language="python")
+        reasons_list(result)
+    with right:
+        st.markdown("**Contributions** (weight × value)")
+        st.altair_chart(charts.waterfall(result.model, result.vector), width="stretch")
 
 
-def table(frame: pd.DataFrame, **kwargs) -> None:  # type: ignore[no-untyped-def]
-    st.dataframe(frame, hide_index=True, width="stretch", **kwargs)
+def vector_code(result: Decision) -> None:
+    """What the model sees: one numpy array, its features named in order below it."""
+    st.code(f"x = np.array({result.vector.tolist()})", language="python", wrap_lines=True)
+    st.caption("in order: " + ", ".join(result.model.features))
+
+
+def show_comparison(results: list[Decision]) -> None:
+    """The same applicant under several models, side by side: banner, model in full, reasons."""
+    for column, result in zip(st.columns(len(results)), results):
+        with column:
+            st.markdown(f"**{result.model.name} {result.model.version}** — {result.model.description}")
+            banner(result)
+            reasons_list(result)
+            st.caption(f"vector {result.vector.tolist()} · threshold {result.model.threshold:g}")
+
+
+def table(frame: pd.DataFrame, static: bool = False, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    """An interactive table, or (``static``) a plain one that wraps long text instead of cutting
+    it: better for a projector when the table is small."""
+    if static:
+        st.table(frame, hide_index=True)
+    else:
+        st.dataframe(frame, hide_index=True, width="stretch", **kwargs)

@@ -8,9 +8,9 @@ from riskcore.data.ledger import Ledger
 from riskcore.insight import charts
 
 svc = studio.page(
-    "Driver home",
+    __file__, "Driver home",
     "What the driver's app would show: today's decision from the daily model, recomputed from "
-    "the online store every 5 seconds, so batch jobs and materialization show up by themselves.",
+    "the online store every few seconds, so batch jobs and materialization show up by themselves.",
 )
 
 roster = svc.store.roster()["driver_id"].tolist()
@@ -21,34 +21,49 @@ default = st.session_state.get("driver_home.driver", roster[0])
 driver = st.selectbox("Driver", roster, index=roster.index(default) if default in roster else 0,
                       key="driver_home.select")
 st.session_state["driver_home.driver"] = driver
+before = st.session_state.get("driver_home.before")
 
 
-@st.fragment(run_every=5.0)
+@st.fragment(run_every=1.0 if svc.runner.busy else 5.0)
 def live_decision(driver_id: int) -> None:
+    state = svc.runner.state
+    if state is not None and state.running:
+        st.progress(state.fraction, text=f"{state.name}: {state.message}")
     try:
         result = svc.decisions.daily(driver_id, record=False)
     except Exception as exc:  # noqa: BLE001 - shown as prose
         st.error(studio.friendly(exc))
         return
-    st.caption(f"Driver {driver_id} · daily model {result.model.version} · refreshed every 5 s")
-    if result.review:
-        st.info("No usable activity yet for this driver: run a cadence tick or the batch job "
-                "and materialize (below or on the Batch jobs page).")
-    studio.show_decision(result)
-    st.subheader("Score history (batch scoring runs)")
+    if before is not None and before.driver_id == driver_id:
+        st.caption(f"Before the bad day: **{studio.headline(before)}**")
+    studio.banner(result)
+    studio.timings_line(result)
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        st.altair_chart(charts.gauge(result.score, result.model.threshold), width="stretch")
+    with right:
+        st.markdown("**Principal reasons**")
+        studio.reasons_list(result)
     history = Ledger(svc.store.paths.ledger_db).score_history(driver_id)
     if history.empty:
         st.caption("Not scored by a batch run yet.")
     else:
+        st.markdown("**Score history** (batch scoring runs)")
         st.altair_chart(charts.score_history(history, result.model.threshold), width="stretch")
 
 
 live_decision(driver)
 
-st.subheader("Change this driver's world")
-left, right = st.columns(2)
-if left.button("Give this driver a bad day, then batch job + materialize", icon=":material/warning:"):
-    studio.start_job(svc, "bad day", lambda progress: jobs.cadence_tick(
-        svc.store, progress=progress, risky_ids=[driver]))
-if right.button("Run a cadence tick (everyone gets a new day)", icon=":material/autorenew:"):
-    studio.start_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, progress=progress))
+if studio.presenter_controls():
+    st.subheader("Change this driver's world")
+    left, right = st.columns(2)
+    if left.button("Give this driver a bad day", icon=":material/warning:", width="stretch",
+                   help="A new day for everyone, the original demo's bad day for this driver; then "
+                        "the batch job, materialization and scoring"):
+        st.session_state["driver_home.before"] = svc.decisions.daily(driver, record=False)
+        studio.start_job(svc, studio.BAD_DAY_JOB, lambda progress: jobs.cadence_tick(
+            svc.store, progress=progress, risky_ids=[driver]))
+        st.rerun()
+    if right.button("Run a cadence tick (everyone gets a new day)", icon=":material/autorenew:", width="stretch"):
+        studio.start_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, progress=progress))
+        st.rerun()

@@ -6,7 +6,7 @@ import studio
 from riskcore.insight import explore
 
 svc = studio.page(
-    "Online features",
+    __file__, "Online features",
     "Feast keeps the registry (what exists, documented), materializes batch data into the online "
     "store, runs on-demand features and serves them. TTLs are not enforced on online reads, so "
     "freshness here is computed from each value's event time.",
@@ -22,7 +22,7 @@ st.subheader("Registry")
 tables = registry_tables(str(svc.store.paths.root))
 for tab, (kind, frame) in zip(st.tabs(list(tables)), tables.items()):
     with tab:
-        studio.table(frame)
+        studio.table(frame, static=True)
 
 st.subheader("Online lookup")
 roster = svc.store.roster()["driver_id"].tolist()
@@ -31,12 +31,12 @@ driver = st.selectbox("Driver", roster, index=roster.index(default) if default i
                       key="online.driver")
 if driver is not None:
     try:
-        studio.table(explore.online_driver_values(svc.store, driver))
+        studio.table(explore.online_driver_values(svc.store, driver), static=True)
         st.subheader("Online vs offline (point in time, as of now)")
         st.caption("Where they differ, materialization is behind the offline data. The offline "
                    "side is a point-in-time join over the parquet sources: a few seconds.")
         if st.toggle("Compare with the offline store", key="online.compare"):
             with st.spinner("Point-in-time join over the offline store…"):
-                studio.table(explore.online_vs_offline(svc.store, driver))
+                studio.table(explore.online_vs_offline(svc.store, driver), static=True)
     except Exception as exc:  # noqa: BLE001 - shown as prose
         st.error(studio.friendly(exc))

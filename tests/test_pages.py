@@ -1,6 +1,10 @@
-"""Every page in Streamlit's AppTest: renders without exception, key interactions work."""
+"""Every page in Streamlit's AppTest: renders without exception; presets, the form's rules, the
+talk track's landings, the presenter's key and the Join page behave."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -9,14 +13,25 @@ from streamlit.testing.v1 import AppTest
 import studio
 from riskcore import settings
 from riskcore.data import jobs
-from riskcore.stage import scenarios
+from riskcore.data.ledger import Ledger
+from riskcore.stage import audience, presenter
+from riskcore.stage.talk import TEACHING_POINTS
+from tests.conftest import copy_world
 
 TIMEOUT = 120
 
 
+@pytest.fixture(scope="module")
+def pages_dir(world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's own copy of the world: its signups and jobs touch no other test."""
+    return copy_world(world_dir, tmp_path_factory.mktemp("pages-world")).paths.root
+
+
 @pytest.fixture()
-def app(world):
-    """The app on the shared world; the cached services are rebuilt for this data dir."""
+def app(pages_dir, monkeypatch):
+    """The app on this module's world; the cached services are rebuilt for it."""
+    monkeypatch.setenv(settings.DATA_DIR_ENV, str(pages_dir))
+    monkeypatch.delenv(presenter.PRESENTER_KEY_ENV, raising=False)
     st.cache_resource.clear()
     st.cache_data.clear()
     yield lambda page: _open(page)
@@ -33,6 +48,10 @@ def _open(page: str) -> AppTest:
 
 def banners(at: AppTest) -> str:
     return " | ".join(e.value for e in [*at.success, *at.error, *at.warning, *at.info])
+
+
+def button(at: AppTest, label: str):  # noqa: ANN201 - an AppTest element
+    return next(b for b in at.button if b.label == label)
 
 
 @pytest.mark.parametrize("page", [script for script, _, _ in studio.PAGES])
@@ -56,96 +75,156 @@ def test_onboarding_presets(app, preset, decision, reason):
     at = app("pages/1_onboarding.py")
     at.button(key=f"onboard.preset.{preset}").click().run()
     assert "expect" in banners(at)
-    next(b for b in at.button if b.label == "Decide").click().run()
+    button(at, "Decide").click().run()
     assert not at.exception, at.exception
     shown = banners(at)
-    assert f"## {decision}" in shown
+    assert f"### {decision}" in shown
     if reason:
         assert reason in shown
     # The vector and the timings are on screen; the raw SSN is not.
-    assert any("np.array" in c.value for c in at.code)
-    assert [m.label for m in at.metric][:4] == ["retrieval", "featurization", "inference", "model"]
+    assert any(c.value.startswith("x = np.array(") for c in at.code)
+    assert any("retrieval" in m.value and "inference" in m.value for m in at.markdown)
     ssn = at.text_input(key="onboard.form.ssn").value
-    assert ssn not in str([e.value for e in [*at.markdown, *at.caption, *at.success, *at.error]])
+    assert ssn.replace("-", "")[-4:] not in str([e.value for e in [*at.markdown, *at.caption, *at.success]])
 
 
-def test_bad_form_input_is_a_message(app):
+def test_the_form_decides_what_it_shows_and_lists_every_problem(app):
     at = app("pages/1_onboarding.py")
-    at.text_input(key="onboard.form.ssn").input("12-34")
+    drivers = len(studio.services().store.roster())
+    at.text_input(key="onboard.form.dob").input("2999-01-01")
+    at.text_input(key="onboard.form.ssn").input("")
     at.text_input(key="onboard.form.licence").input("D1")
-    next(b for b in at.button if b.label == "Decide").click().run()
+    at.text_input(key="onboard.form.state").input("ZZ")
+    button(at, "Decide").click().run()
     assert not at.exception
-    assert any("Please check the form — ssn:" in e.value for e in at.error)
+    errors = [e.value for e in at.error]
+    assert errors == ["Date of birth: in the future", "SSN: required",
+                      "State: expected a two-letter US state code such as CA or NJ"]
+    assert not any(b.value.startswith("###") for b in [*at.success, *at.error])  # nothing decided
+    assert len(studio.services().store.roster()) == drivers
+    # The limits are the rules': the widgets cannot hold more than the rules accept.
+    assert at.text_input(key="onboard.form.licence").max_chars == 20
+    assert at.text_input(key="onboard.form.ssn").max_chars == 11
 
 
-def test_run_batch_job_from_the_page(app):
-    at = app("pages/4_batch_jobs.py")
-    before = len(jobs.Ledger(studio.services().store.paths.ledger_db).jobs(500))
-    next(b for b in at.button if b.label == "Run batch job").click().run()
-    state = studio.services().runner.wait()
-    assert state is not None and state.error is None and state.name == "batch job"
-    at.run()
-    assert not at.exception
-    history = at.dataframe[0].value
-    assert len(history) > 0 and history.iloc[0]["job"] == "batch_job" and history.iloc[0]["outcome"] == "ok"
-    assert len(jobs.Ledger(studio.services().store.paths.ledger_db).jobs(500)) == before + 1
-
-
-def test_launch_a_state_changes_the_what_if(app, world):
-    svc_decisions = studio.services().decisions
-    state = scenarios.decline_for_unlaunched_state(svc_decisions)
-    at = app("pages/5_model.py")
-    at.text_input(key="model.state").input(state).run()
-    metrics = {m.label: m.value for m in at.metric}
-    assert int(metrics["Declined"]) >= 1
-    assert int(metrics["Would be approved if launched"]) >= 1
+def test_decide_again_and_the_form_survive_leaving_the_page(app):
+    at = app("pages/1_onboarding.py")
+    at.button(key="onboard.preset.state_not_launched").click().run()
+    button(at, "Decide").click().run()
+    assert "state not launched" in banners(at)
+    state = at.text_input(key="onboard.form.state").value
+    at.switch_page("pages/5_model.py").run()
+    at.switch_page("pages/1_onboarding.py").run()
+    assert at.text_input(key="onboard.form.state").value == state  # the form matches the result
+    assert "state not launched" in banners(at)
+    world = studio.services().store
+    jobs.set_state(world, state, launched=True)
     try:
-        next(b for b in at.button if b.label == f"Launch {state}").click().run()
-        assert not at.exception
-        assert any(b.label == f"Retire {state}" for b in at.button)
-        assert state in jobs.launched_states(world)
-        # The model sees it at once: the same kind of applicant is now approved.
-        preset = scenarios.preset("happy", svc_decisions)
-        from riskcore.validation import OnboardingApplication
-
-        app_ = OnboardingApplication.parse(date_of_birth=preset.date_of_birth, ssn=preset.ssn,
-                                           licence=preset.licence, state=state)
-        assert svc_decisions.onboard(app_, record=False).decision == "Approved"
+        button(at, "Decide again").click().run()
+        assert "### Approved · score 0.15" in banners(at)
     finally:
         jobs.set_state(world, state, launched=False)
 
 
-@pytest.mark.parametrize(
-    ("number", "title", "lands"),
-    [
-        (1, "Onboard a driver", "Preset **Happy path** filled in"),
-        (2, "Driver home", "Driver "),
-        (3, "Model", None),
-        (4, "Onboard a driver", "Preset **Under 18** filled in"),
-        (5, "Online features", None),
-    ],
-)
-def test_talk_track_buttons_open_their_scenario(app, number, title, lands):
+def test_v0_vs_v1_side_by_side_registers_nobody(app):
+    at = app("pages/1_onboarding.py")
+    drivers = len(studio.services().store.roster())
+    at.button(key="onboard.preset.under_18").click().run()
+    button(at, "v0 vs v1").click().run()
+    shown = banners(at)
+    assert "### What-if · Approved" in shown and "### What-if · Declined" in shown and "under 18" in shown
+    assert any("onboarding v0" in m.value for m in at.markdown) and any("onboarding v1" in m.value for m in at.markdown)
+    assert len(studio.services().store.roster()) == drivers
+
+
+def test_run_batch_job_from_the_page(app):
+    at = app("pages/4_batch_jobs.py")
+    before = len(Ledger(studio.services().store.paths.ledger_db).jobs(500))
+    button(at, "Run batch job").click().run()
+    state = studio.services().runner.wait()
+    assert state is not None and state.error is None and state.name == "Run batch job"
+    at.run()
+    assert not at.exception
+    history = at.dataframe[0].value
+    assert list(history.columns) == ["job", "started", "outcome", "did", "seconds", "message"]
+    assert history.iloc[0]["job"] == "Run batch job" and history.iloc[0]["outcome"] == "ok"
+    assert history.iloc[0]["did"].endswith(" drivers")
+    assert len(Ledger(studio.services().store.paths.ledger_db).jobs(500)) == before + 1
+
+
+@pytest.mark.parametrize("number", range(1, len(TEACHING_POINTS) + 1))
+def test_each_talk_track_point_runs_and_lands_on_its_result(app, number):
+    point = TEACHING_POINTS[number - 1]
+    drivers = len(studio.services().store.roster())
     at = app("pages/6_talk_track.py")
     at.button(key=f"talk.{number}").click().run()
     assert not at.exception, at.exception
-    assert at.title[0].value == title
-    shown = banners(at) + " ".join(c.value for c in at.caption)
-    if lands:
-        assert lands in shown
-    if number == 3:
+    studio.services().runner.wait()  # the bad day's jobs
+    at.switch_page(point.page).run()  # AppTest reruns the page it was last switched to
+    assert not at.exception, at.exception
+    assert any(m.value.startswith(f"**{number}/{len(TEACHING_POINTS)} · {point.title}**") for m in at.markdown)
+    shown = banners(at)
+    if point.scenario == "happy_path":
+        assert "### Approved · score 0.15" in shown
+        assert len(studio.services().store.roster()) == drivers + 1
+    elif point.scenario == "original_vs_served":
+        assert "### What-if · Approved · score 0.03" in shown  # the original demo's bug
+        assert "### What-if · Declined · score 0.95 — under 18" in shown
+        assert len(studio.services().store.roster()) == drivers  # nobody registered
+    elif point.scenario == "bad_day":
+        assert any(c.value.startswith("Before the bad day: **Approved") for c in at.caption)
+        assert "### Declined · score 0.70" in shown
+    elif point.scenario == "launch_state":
         metrics = {m.label: m.value for m in at.metric}
-        assert int(metrics["Would be approved if launched"]) >= 1
-    if number == 4:
-        assert at.radio(key="onboard.form.version").value == "v0"
-        at.switch_page("pages/1_onboarding.py")  # AppTest reruns the page it last switched to
-        next(b for b in at.button if b.label == "Decide").click().run()
-        assert "## What-if · Approved" in banners(at)  # v0 approves a 16-year-old, registers nobody
+        assert int(metrics["Approved if launched"]) >= 1
+    if number < len(TEACHING_POINTS):
+        assert any(b.label == "Next point" for b in at.button)
+
+
+def test_the_audience_sees_no_presenter_controls_until_the_key(app, monkeypatch):
+    monkeypatch.setenv(presenter.PRESENTER_KEY_ENV, "k7dp-x3mr-9wfa")
+    st.cache_resource.clear()
+    at = app("streamlit_app.py")
+    assert not any(b.label in ("Reset demo", "Repair") for b in at.button)
+    at.switch_page("pages/4_batch_jobs.py").run()
+    assert not any(b.label in ("Run batch job", "Start the cadence") for b in at.button)
+    at.switch_page("pages/6_talk_track.py").run()
+    assert not any(b.key and b.key.startswith("talk.") for b in at.button)
+    unlock = next(t for t in at.text_input if t.label == "Presenter key")
+    unlock.input("wrong-key-0000")
+    next(b for b in at.button if b.label == "Unlock").click().run()
+    assert "That is not the presenter key." in banners(at)
+    next(t for t in at.text_input if t.label == "Presenter key").input(" K7DP-X3MR-9WFA ")
+    next(b for b in at.button if b.label == "Unlock").click().run()
+    assert any(b.key == "talk.1" for b in at.button)
+    at.switch_page("streamlit_app.py").run()
+    assert any(b.label == "Reset demo" for b in at.button)
+
+
+def test_reset_asks_first(app):
+    at = app("streamlit_app.py")
+    button(at, "Reset demo").click().run()
+    assert not at.exception
+    assert any(b.label == "Yes, reset" for b in at.button)  # the dialog, nothing started yet
+    assert studio.services().runner.state is None or studio.services().runner.state.name != studio.RESET_JOB
+
+
+def test_join_page_signs_up_an_invented_identity_into_the_presenters_feed(app):
+    at = app("pages/9_join.py")
+    button(at, "Make me a fake identity").click().run()
+    ssn = at.text_input(key="join.form.ssn").value
+    assert ssn and at.text_input(key="join.form.state").value
+    button(at, "Decide").click().run()
+    assert not at.exception, at.exception
+    assert "## Approved · score 0.15" in banners(at)
+    feed = audience.feed(Ledger(studio.services().store.paths.ledger_db))
+    assert feed.iloc[0]["decision"] == "Approved" and ssn[-4:] not in feed.to_string()
+    at.switch_page("pages/6_talk_track.py").run()
+    assert not at.exception
+    assert int({m.label: m.value for m in at.metric}["Joined"]) >= 1
 
 
 def test_pii_key_can_come_from_streamlit_secrets(app, monkeypatch):
-    import os
-
     from riskcore import pii
 
     monkeypatch.delenv(settings.PII_KEY_ENV, raising=False)
@@ -157,15 +236,15 @@ def test_pii_key_can_come_from_streamlit_secrets(app, monkeypatch):
         assert not at.exception
         assert os.environ[settings.PII_KEY_ENV] == "a-key-from-secrets"
         assert pii.tokenize("ssn", "123456789") != default
+        assert "PII key in force" in banners(at)  # not the key this world was made with: refused
     finally:
         os.environ.pop(settings.PII_KEY_ENV, None)
 
 
 def test_online_vs_offline_comparison(app):
     at = app("pages/3_online_features.py")
-    tables = len(at.dataframe)
     at.toggle(key="online.compare").set_value(True).run()
     assert not at.exception
-    compare = at.dataframe[tables].value
+    compare = at.table[-1].value
     assert list(compare.columns) == ["feature", "online", "offline (as of now)", "match"]
     assert compare["match"].all(), compare  # the world is fully materialized

@@ -51,12 +51,32 @@ class JobResult:
     rows: int
     seconds: float
     detail: dict[str, object] = field(default_factory=dict)
-    unit: str = "rows"
 
     @property
     def summary(self) -> str:
-        """What the job did, in words: "1,200 rows", "6 views"."""
-        return f"{self.rows:,} {self.unit}"
+        """What the job did, in words: "1,200 hourly rows", "6 views"."""
+        return f"{self.rows:,} {JOBS.get(self.job, (self.job, 'rows'))[1]}"
+
+
+# Each recorded job: its name on buttons and in the history, and what its count counts.
+JOBS = {
+    "simulate_day": ("Simulate a day", "hourly rows"),
+    "batch_job": ("Run batch job", "drivers"),
+    "materialize": ("Materialize", "views"),
+    "score_all": ("Batch-score all drivers", "drivers"),
+    "apply": ("Feast apply", "views"),
+}
+
+
+def history(ledger: Ledger, limit: int = 30) -> pd.DataFrame:
+    """The job history as a screen shows it: names as on the buttons, counts in words."""
+    runs = ledger.jobs(limit)
+    names = runs["job"].map(lambda job: JOBS.get(job, (job, ""))[0])
+    counts = [f"{int(rows):,} {JOBS.get(job, (job, 'rows'))[1]}" if rows == rows and rows is not None else ""
+              for job, rows in zip(runs["job"], runs["rows"])]
+    return pd.DataFrame({"job": names, "started": pd.to_datetime(runs["started"], utc=True).dt.strftime("%H:%M:%S"),
+                         "outcome": runs["outcome"], "did": counts, "seconds": runs["seconds"],
+                         "message": runs["message"].fillna("")})
 
 
 @contextmanager
@@ -129,7 +149,7 @@ def simulate_day(
         out["rows"] = len(hourly)
     examples = [int(d) for d in risky_ids[:5]]
     return JobResult("simulate_day", len(hourly), time.perf_counter() - started,
-                     {"risky_drivers": len(risky_ids), "for_example": examples}, "hourly rows")
+                     {"risky_drivers": len(risky_ids), "for_example": examples})
 
 
 def first_day(driver_ids: Sequence[int], signed_up: Sequence[pd.Timestamp]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -188,7 +208,7 @@ def batch_job(store: RiskStore, as_of: datetime | None = None) -> JobResult:
             write_part(store.paths.yesterdays_dir, _timestamps(stats, utc_now()), YESTERDAYS_SCHEMA)
         out["rows"] = len(stats)
         flagged = int(stats[list(F.YESTERDAYS_FLAGS)].any(axis=1).sum())
-    return JobResult("batch_job", len(stats), time.perf_counter() - started, {"flagged_drivers": flagged}, "drivers")
+    return JobResult("batch_job", len(stats), time.perf_counter() - started, {"flagged_drivers": flagged})
 
 
 # --- Batch scoring ------------------------------------------------------------------------
@@ -227,7 +247,7 @@ def score_all(store: RiskStore, version: str = DEFAULT_VERSION) -> JobResult:
                              np.where(complete, scores, np.nan).tolist(), decisions.tolist())
         out["rows"] = len(ids)
     counts = pd.Series(decisions).value_counts().to_dict()
-    return JobResult("score_all", len(ids), time.perf_counter() - started, {"decisions": counts}, "drivers")
+    return JobResult("score_all", len(ids), time.perf_counter() - started, {"decisions": counts})
 
 
 # --- Launched states ---------------------------------------------------------------------
@@ -288,4 +308,4 @@ def materialize(store: RiskStore, progress: Progress | None = None) -> JobResult
         started = time.perf_counter()
         views = store.materialize(progress=progress)
         out["rows"] = len(views)
-    return JobResult("materialize", len(views), time.perf_counter() - started, {"views": views}, "views")
+    return JobResult("materialize", len(views), time.perf_counter() - started, {"views": views})

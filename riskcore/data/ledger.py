@@ -286,11 +286,14 @@ class Ledger:
         with self._connect(write=True) as conn:
             _insert_decision(conn, entry, driver_id)
 
-    def decisions(self, limit: int = 100, kind: str | None = None) -> pd.DataFrame:
+    def decisions(self, limit: int = 100, kind: str | None = None, channel: str | None = None) -> pd.DataFrame:
+        """The newest decisions first; ``channel`` picks those made through one front end (the
+        audience's Join page logs ``join``)."""
         with self._connect() as conn:
             return pd.read_sql_query(
-                "SELECT * FROM decisions WHERE ? IS NULL OR kind = ? ORDER BY id DESC LIMIT ?",
-                conn, params=(kind, kind, limit),
+                "SELECT * FROM decisions WHERE (? IS NULL OR kind = ?)"
+                " AND (? IS NULL OR json_extract(detail, '$.inputs.channel') = ?) ORDER BY id DESC LIMIT ?",
+                conn, params=(kind, kind, channel, channel, limit),
             )
 
     # --- job history --------------------------------------------------------------------------

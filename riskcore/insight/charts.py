@@ -16,19 +16,23 @@ COLOURS = {"Approved": APPROVED_COLOUR, "Declined": DECLINED_COLOUR, "Review": R
 
 
 def gauge(score: float | None, threshold: float) -> alt.LayerChart:
-    """A horizontal 0–1 bar with the score and the threshold marked."""
+    """A horizontal 0–1 bar with the score and the decline threshold marked and labelled (the
+    label sits inside the chart, so nothing is clipped at its edges)."""
     value = 0.0 if score is None else score
     colour = REVIEW_COLOUR if score is None else (APPROVED_COLOUR if value < threshold else DECLINED_COLOUR)
+    x = alt.X("start:Q", scale=alt.Scale(domain=[0, 1]),
+              axis=alt.Axis(title=None, values=[0, 0.25, 0.5, 0.75, 1], format=".2f", labelFontSize=13))
     track = alt.Chart(pd.DataFrame({"start": [0.0], "end": [1.0]})).mark_bar(
-        color="#e6e6e6", size=38, cornerRadius=6).encode(
-        x=alt.X("start:Q", scale=alt.Scale(domain=[0, 1]), title="risk score"), x2="end:Q")
+        color="#e6e6e6", size=34, cornerRadius=6).encode(x=x, x2="end:Q")
     bar = alt.Chart(pd.DataFrame({"start": [0.0], "end": [value]})).mark_bar(
-        color=colour, size=38, cornerRadius=6).encode(x="start:Q", x2="end:Q")
-    rule = alt.Chart(pd.DataFrame({"threshold": [threshold]})).mark_rule(
-        color="black", strokeWidth=3, strokeDash=[6, 3]).encode(x="threshold:Q")
-    label = alt.Chart(pd.DataFrame({"threshold": [threshold], "text": [f"threshold {threshold:g}"]})).mark_text(
-        dy=-30, fontSize=15).encode(x="threshold:Q", text="text:N")
-    return alt.layer(track, bar, rule, label).properties(height=90)
+        color=colour, size=34, cornerRadius=6).encode(x=x, x2="end:Q")
+    rule = alt.Chart(pd.DataFrame({"start": [threshold]})).mark_rule(
+        color="black", strokeWidth=3, strokeDash=[6, 3]).encode(x=x)
+    align = "right" if threshold > 0.5 else "left"
+    label = alt.Chart(pd.DataFrame({"start": [threshold], "text": [f"decline at {threshold:g}"]})).mark_text(
+        dy=-26, dx=-6 if align == "right" else 6, align=align, fontSize=14, fontWeight="bold").encode(
+        x=x, text="text:N")
+    return alt.layer(track, bar, rule, label).properties(height=95, padding={"top": 8})
 
 
 def waterfall(model: Model, vector: np.ndarray) -> alt.Chart:
@@ -44,24 +48,29 @@ def waterfall(model: Model, vector: np.ndarray) -> alt.Chart:
     order = list(frame["step"])
     colours = alt.Scale(domain=["base", "raises risk", "lowers risk", "score"],
                         range=["#8c959f", DECLINED_COLOUR, APPROVED_COLOUR, "#0969da"])
-    bars = alt.Chart(frame).mark_bar(size=34).encode(
-        y=alt.Y("step:N", sort=order, title=None, axis=alt.Axis(labelFontSize=14, labelLimit=320)),
+    bars = alt.Chart(frame).mark_bar(size=26).encode(
+        y=alt.Y("step:N", sort=order, title=None, axis=alt.Axis(labelFontSize=13, labelLimit=400)),
         x=alt.X("start:Q", title="contribution to the score"), x2="end:Q",
-        color=alt.Color("kind:N", scale=colours, legend=alt.Legend(orient="bottom", title=None)),
+        color=alt.Color("kind:N", scale=colours, legend=alt.Legend(
+            orient="bottom", title=None, labelLimit=200, labelFontSize=13, columns=4)),
         tooltip=["step", alt.Tooltip("delta:Q", format="+.4f")],
     )
     rule = alt.Chart(pd.DataFrame({"x": [model.threshold]})).mark_rule(strokeDash=[6, 3]).encode(x="x:Q")
-    return (bars + rule).properties(height=48 * len(frame))
+    return (bars + rule).properties(height=34 * len(frame))
 
 
 def score_history(history: pd.DataFrame, threshold: float) -> alt.LayerChart:
+    """Batch scores over time with the threshold; readable with one point as with many."""
     frame = history.assign(at=pd.to_datetime(history["at"]))
+    y = alt.Y("score:Q", title="daily score", scale=alt.Scale(domain=[0, 1]),
+              axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1], format=".2f"))
     line = alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=90)).encode(
-        x=alt.X("at:T", title="scored at"), y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 1])),
-        tooltip=["at:T", alt.Tooltip("score:Q", format=".3f"), "decision:N", "version:N"],
+        x=alt.X("at:T", title="scored at", axis=alt.Axis(format="%H:%M:%S", labelAngle=0, tickCount=6)),
+        y=y, tooltip=["at:T", alt.Tooltip("score:Q", format=".3f"), "decision:N", "version:N"],
     )
-    rule = alt.Chart(pd.DataFrame({"y": [threshold]})).mark_rule(color=DECLINED_COLOUR, strokeDash=[6, 3]).encode(y="y:Q")
-    return (line + rule).properties(height=300)
+    rule = alt.Chart(pd.DataFrame({"score": [threshold]})).mark_rule(
+        color=DECLINED_COLOUR, strokeDash=[6, 3]).encode(y=y)
+    return (line + rule).properties(height=260)
 
 
 def approval_curve(curve: pd.DataFrame, threshold: float) -> alt.LayerChart:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from riskcore.clock import utc_now
@@ -63,6 +64,12 @@ def _driver_refs(store: RiskStore) -> list[str]:
             for f in v.features]
 
 
+def shown(value: Any) -> Any:
+    """A value as a screen shows it: floats to four decimals (Feast's float32 reads as
+    0.9208478331565857), everything else as it is."""
+    return round(float(value), 4) if isinstance(value, (float, np.floating)) else value
+
+
 def online_driver_values(store: RiskStore, driver_id: Any) -> pd.DataFrame:
     """A driver's online values with their event time, age and freshness against the TTL."""
     driver = parse_driver_id(driver_id)
@@ -77,11 +84,13 @@ def online_driver_values(store: RiskStore, driver_id: Any) -> pd.DataFrame:
         event = datetime.fromtimestamp(stamp, timezone.utc) if value is not None and stamp else None
         ttl = F.FEATURE_TTLS.get(name)
         age_h = (now - event).total_seconds() / 3600 if event else None
+        fresh = None if event is None else (ttl is None or age_h <= ttl.total_seconds() / 3600)
         rows.append({
-            "view": view, "feature": name, "value": value, "event time": event,
+            "view": view, "feature": name, "value": None if value is None else str(shown(value)),
+            "event time": event.strftime("%Y-%m-%d %H:%M:%S") if event else None,
             "age (h)": None if age_h is None else round(age_h, 2),
-            "ttl (h)": ttl.total_seconds() / 3600 if ttl else None,
-            "fresh": None if event is None else (ttl is None or age_h <= ttl.total_seconds() / 3600),
+            "freshness": "missing" if event is None else ("never expires" if ttl is None else
+                                                          f"{'fresh' if fresh else 'STALE'} (TTL {ttl.total_seconds() / 3600:g} h)"),
         })
     return pd.DataFrame(rows)
 
@@ -100,5 +109,5 @@ def online_vs_offline(store: RiskStore, driver_id: Any) -> pd.DataFrame:
         on, off = online[name][0], offline[name]
         off = None if pd.isna(off) else off
         same = (on is None and off is None) or (on is not None and off is not None and abs(float(on) - float(off)) < 1e-6)
-        rows.append({"feature": ref, "online": on, "offline (as of now)": off, "match": same})
+        rows.append({"feature": ref, "online": shown(on), "offline (as of now)": shown(off), "match": same})
     return pd.DataFrame(rows)

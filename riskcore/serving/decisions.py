@@ -186,11 +186,11 @@ class Decisions:
 
     def onboard(
         self, app: OnboardingApplication, version: str = DEFAULT_VERSION, record: bool = True,
-        what_if: bool = False,
+        what_if: bool = False, channel: str | None = None,
     ) -> Decision:
         """Decide on an application. With ``record``, a real signup (served model, today) is
         committed to the ledger and an approval becomes a driver; anything else (or ``what_if``)
-        is a what-if, logged as such."""
+        is a what-if, logged as such. ``channel`` names the front end in the log (``join``)."""
         self.store.require_ready()
         model = get_model("onboarding", version)
         identity = Identity.of(app, settings.pii_key(self.store.paths.root).secret)
@@ -198,7 +198,8 @@ class Decisions:
         result = _decide("onboarding", identity.subject(app.state), model, values, retrieval_ms)
         if not record:
             return result
-        inputs = {"ssn": identity.ssn, "dl": identity.dl, "state": app.state}
+        inputs = {"ssn": identity.ssn, "dl": identity.dl, "state": app.state,
+                  **({"channel": channel} if channel else {})}
         if what_if or version != SERVED_VERSION or app.application_date != today():
             return self._log(replace(result, what_if=True), inputs)
         return self._signup(app, identity, result, inputs)

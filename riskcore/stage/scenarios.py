@@ -1,7 +1,9 @@
 """Scripted demo scenarios that always land, whatever was clicked before.
 
 Each preset returns form values for the Onboard page. Fresh identities are random but valid, so
-"happy path" is approved every time; "repeat SSN" first makes sure its SSN is on file.
+"happy path" is approved every time; "repeat SSN" first makes sure its SSN is on file. The
+talk track's scenarios run end to end (``happy_path``, ``original_vs_served``,
+``bad_day_driver``, ``decline_for_unlaunched_state``) and return what their page shows.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import date
 
+from riskcore.clock import today as server_today
 from riskcore.data.jobs import launched_states
-from riskcore.data.store import RiskStore
-from riskcore.serving.decisions import Decisions
+from riskcore.serving.decisions import Decision, Decisions
 from riskcore.serving.features import SEEN_SSN
+from riskcore.serving.model import APPROVED, versions
 from riskcore.validation import USPS_STATES, OnboardingApplication
 
 ADULT_BIRTH = date(1990, 4, 12)
@@ -25,7 +28,7 @@ PRESETS = {
     "happy": "Happy path",
     "under_18": "Under 18",
     "repeat_ssn": "Repeat SSN",
-    "state_not_launched": "State not launched",
+    "state_not_launched": "Not launched",
 }
 
 
@@ -69,23 +72,14 @@ def not_launched_state(decisions: Decisions) -> str:
     return "NJ" if "NJ" in unlaunched else unlaunched[0]
 
 
-def demo_driver(store: RiskStore) -> int:
-    """The driver the talk's bad-day scenario uses: the first on the roster."""
-    roster = store.roster()
-    if roster.empty:
-        raise ScenarioUnavailable("there are no drivers: reset the demo on the Home page")
-    return int(roster["driver_id"].iloc[0])
-
-
 def preset(key: str, decisions: Decisions, today: date | None = None) -> Preset:
-    today = today or date.today()
+    today = today or server_today()
     if key == "happy":
         return Preset(key, PRESETS[key], "Approved", ADULT_BIRTH, fresh_ssn(), fresh_licence(),
                       launched_state(decisions, "CA"))
     if key == "under_18":
-        birth = today.replace(year=today.year - 16, day=min(today.day, 28))
-        return Preset(key, PRESETS[key], "Declined: under 18", birth, fresh_ssn(), fresh_licence(),
-                      launched_state(decisions, "TX"))
+        return Preset(key, PRESETS[key], "Declined: under 18", sixteen_year_old(today), fresh_ssn(),
+                      fresh_licence(), launched_state(decisions, "TX"))
     if key == "state_not_launched":
         return Preset(key, PRESETS[key], "Declined: state not launched", ADULT_BIRTH,
                       fresh_ssn(), fresh_licence(), not_launched_state(decisions))
@@ -102,9 +96,59 @@ def preset(key: str, decisions: Decisions, today: date | None = None) -> Preset:
 
 
 
-def decline_for_unlaunched_state(decisions: Decisions) -> str:
-    """Record an application from a state that is not launched (for the what-if); its state."""
+def sixteen_year_old(today: date) -> date:
+    return today.replace(year=today.year - 16, day=min(today.day, 28))
+
+
+def application(chosen: Preset) -> OnboardingApplication:
+    return OnboardingApplication.parse(date_of_birth=chosen.date_of_birth, ssn=chosen.ssn,
+                                       licence=chosen.licence, state=chosen.state)
+
+
+def fake_identity(decisions: Decisions, today: date | None = None) -> Preset:
+    """For the audience's phones: an invented adult in a launched state, so nobody types a real
+    SSN into a conference demo."""
+    year = (today or server_today()).year - 20 - secrets.randbelow(40)
+    born = date(year, 1 + secrets.randbelow(12), 1 + secrets.randbelow(28))
+    return Preset("fake", "A fake identity", "Approved", born, fresh_ssn(), fresh_licence(),
+                  launched_state(decisions, "CA"))
+
+
+def happy_path(decisions: Decisions) -> tuple[Preset, Decision]:
+    """Point 1: a fresh applicant decided for real (served model, today): Approved."""
+    chosen = preset("happy", decisions)
+    return chosen, decisions.onboard(application(chosen))
+
+
+def original_vs_served(decisions: Decisions) -> tuple[Preset, list[Decision]]:
+    """Point 4: one 16-year-old scored by every onboarding model, as what-ifs (nobody is
+    registered). In a state not launched, as in the original demo, v0 approves at 0.03."""
+    today = server_today()
+    state = not_launched_state(decisions) if len(launched_states(decisions.store)) < len(USPS_STATES) \
+        else launched_state(decisions, "TX")
+    chosen = Preset("under_18", PRESETS["under_18"], "v0 Approved, v1 Declined: under 18", sixteen_year_old(today),
+                    fresh_ssn(), fresh_licence(), state)
+    app = application(chosen)
+    return chosen, [decisions.onboard(app, version=v, what_if=True) for v in versions("onboarding")]
+
+
+def bad_day_driver(decisions: Decisions) -> tuple[int, Decision]:
+    """Point 2: a driver approved today (so the bad day visibly flips them), with that decision."""
+    roster = decisions.store.roster()["driver_id"].tolist()
+    if not roster:
+        raise ScenarioUnavailable("there are no drivers: reset the demo on the Home page")
+    first = None
+    for driver in roster[:50]:
+        now = decisions.daily(driver, record=False)
+        first = first or (driver, now)
+        if now.decision == APPROVED:
+            return driver, now
+    assert first is not None
+    return first
+
+
+def decline_for_unlaunched_state(decisions: Decisions) -> tuple[Preset, Decision]:
+    """Point 3: an applicant from a state that is not launched, decided for real (declined), so
+    the what-if has an application to count and the same applicant can be decided again."""
     chosen = preset("state_not_launched", decisions)
-    decisions.onboard(OnboardingApplication.parse(
-        date_of_birth=chosen.date_of_birth, ssn=chosen.ssn, licence=chosen.licence, state=chosen.state))
-    return chosen.state
+    return chosen, decisions.onboard(application(chosen))

@@ -1,4 +1,5 @@
-"""The talk's spine: the original demo's five teaching points and the scenario for each."""
+"""The talk's spine: the original demo's teaching points, each with the scenario that shows it
+and the page it lands on (presenter mode: one click sets up *and runs* the scenario)."""
 
 from __future__ import annotations
 
@@ -9,43 +10,41 @@ from dataclasses import dataclass
 class TeachingPoint:
     title: str
     say: str
-    action: str
+    action: str  # the button: what the click does, named for the page it lands on
     page: str
-    preset: str | None = None
-    version: str | None = None
-    bad_day: bool = False
-    unlaunched_application: bool = False
+    scenario: str  # studio.run_point's key for what to set up and run
 
 
 TEACHING_POINTS = (
     TeachingPoint(
         "Separate retrieval, featurization and inference",
         "Each decision shows three timed stages, and the model sees a real numpy vector, never raw "
-        "values. Submit the happy path and point at the vector and the timings.",
-        "Onboard: happy path", "pages/1_onboarding.py", preset="happy", version="v1",
+        "values. The happy path is decided for real: point at the timings and the vector.",
+        "Onboard · happy path", "pages/1_onboarding.py", "happy_path",
     ),
     TeachingPoint(
         "Batch feature pipelines are real work",
         "The daily batch job turns hourly activity into yesterday's averages and red flags: business "
-        "logic, thresholds, and room for bugs. Give a driver a bad day and watch the flags arrive.",
-        "Batch jobs: a driver's bad day", "pages/2_driver_home.py", bad_day=True,
+        "logic, thresholds, and room for bugs. A driver approved today gets a bad day: watch the "
+        "batch job and materialization flip the decision.",
+        "Driver home · bad day", "pages/2_driver_home.py", "bad_day",
     ),
     TeachingPoint(
         "Models live inside a product",
-        "The model has an is_valid_state feature. An applicant from NJ is declined; launching NJ is a "
-        "product decision that changes the model's input. See the what-if, then launch it.",
-        "Model: launch a new state", "pages/5_model.py", unlaunched_application=True,
+        "The model has an is_valid_state feature. An applicant from a state the business has not "
+        "launched is declined; launching it is a product decision that changes the model's input.",
+        "Model · new state", "pages/5_model.py", "launch_state",
     ),
     TeachingPoint(
         "Test features before they decide about customers",
-        "The original model (v0) was untested: it approves a 16-year-old. Run the under-18 preset "
-        "with v0, then with v1; the unit tests pin every feature at its edges.",
-        "Onboard: under 18 with v0", "pages/1_onboarding.py", preset="under_18", version="v0",
+        "The original model (v0) was never tested: it approves a 16-year-old. The same applicant, side "
+        "by side under v0 and v1, as what-ifs: nobody is registered.",
+        "Onboard · v0 vs v1", "pages/1_onboarding.py", "original_vs_served",
     ),
     TeachingPoint(
         "Feast does a lot of the work",
         "Registry and metadata, materialization, on-demand feature execution and serving. Browse the "
         "registry, look up a driver's online values and their freshness.",
-        "Online features: the registry", "pages/3_online_features.py",
+        "Online features", "pages/3_online_features.py", "registry",
     ),
 )
