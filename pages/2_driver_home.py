@@ -37,6 +37,7 @@ def live_decision(driver_id: int) -> None:
     if before is not None and before.driver_id == driver_id:
         st.caption(f"Before the bad day: **{studio.headline(before)}**")
     studio.banner(result)
+    st.caption(f"Driver {driver_id} · refreshed every few seconds from the online store")
     studio.timings_line(result)
     left, right = st.columns([3, 2], gap="medium")
     with left:

@@ -1,49 +1,68 @@
-"""The driver journey in a real browser (Debian's Chromium) against a real `streamlit run`.
+"""The driver journey and the talk in a real browser (Debian's Chromium) against a real
+`streamlit run`, at projector and phone sizes.
 
 Skipped with a reason where Chromium is missing, unless REQUIRE_BROWSER=1 (CI), where a missing
-browser fails. Screenshots of every page land in test-artifacts/.
+browser fails. The server runs with a presenter key, as when it is exposed to a room, so every
+presenter action here first unlocks it. Screenshots of every page at 1280×720, 1024×768 and
+390×844 land in test-artifacts/.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from riskcore import settings
+from riskcore.data.ledger import Ledger
+from riskcore.stage import audience, presenter
+from riskcore.stage.talk import TEACHING_POINTS
 from tests.servers import free_port, wait_for_http
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = settings.REPO_ROOT / "test-artifacts"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
+KEY = "k7dp-x3mr-9wfa"
 # Page links read "<icon ligature><label>": match the label at the end.
-NAV = [re.compile(rf"{label}$") for label in
-       ("Home", "Onboard a driver", "Driver home", "Online features", "Batch jobs", "Model", "Talk track")]
+NAV = [re.compile(rf"{re.escape(label)}$") for label in
+       ("Home", "Onboard a driver", "Driver home", "Online features", "Batch jobs", "Model", "Talk track",
+        "Join (audience)")]
 PAGES = {"": "Driver Risk Studio", "onboarding": "Onboard a driver", "driver_home": "Driver home",
          "online_features": "Online features", "batch_jobs": "Batch jobs & materialization",
-         "model": "Model", "talk_track": "Talk track"}
+         "model": "Model", "talk_track": "Talk track", "join": "Join the demo"}
+PROJECTOR = {"width": 1280, "height": 720}
+SIZES = {"1280x720": PROJECTOR, "1024x768": {"width": 1024, "height": 768}, "390x844": {"width": 390, "height": 844}}
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("REQUIRE_BROWSER") == "1":
         raise RuntimeError(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing (apt-get install chromium)")
     pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.async_api import async_playwright  # noqa: E402
+from playwright.async_api import expect as async_expect  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh `streamlit run` on an empty data dir: the first page load bootstraps."""
-    data = tmp_path_factory.mktemp("browser-data")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("browser-data")
+
+
+@pytest.fixture(scope="module")
+def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh `streamlit run` on an empty data dir (the first page load bootstraps), with a
+    presenter key."""
     port = free_port()
-    env = {**os.environ, settings.DATA_DIR_ENV: str(data)}
+    env = {**os.environ, settings.DATA_DIR_ENV: str(data_dir), presenter.PRESENTER_KEY_ENV: KEY}
     log = (tmp_path_factory.mktemp("logs") / "streamlit.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(settings.REPO_ROOT / "streamlit_app.py"),
@@ -61,16 +80,30 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def page(server: str) -> Iterator[Page]:
+def browser() -> Iterator[Browser]:
     if ARTIFACTS.exists():
         shutil.rmtree(ARTIFACTS)
     ARTIFACTS.mkdir()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        tab = browser.new_page(viewport={"width": 1600, "height": 2400})
-        tab.set_default_timeout(90_000)
-        yield tab
-        browser.close()
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser: Browser, size: dict[str, int] = PROJECTOR) -> Page:
+    tab = browser.new_context(viewport=size).new_page()
+    tab.set_default_timeout(90_000)
+    return tab
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, server: str) -> Page:
+    """The presenter's tab: a projector's size, unlocked with the key."""
+    tab = new_page(browser)
+    tab.goto(server)
+    settle(tab)
+    unlock(tab)
+    return tab
 
 
 def settle(page: Page) -> None:
@@ -81,82 +114,170 @@ def settle(page: Page) -> None:
     expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=90_000)
 
 
+def unlock(page: Page) -> None:
+    page.get_by_test_id("stSidebar").get_by_text("Presenter", exact=True).click()
+    page.get_by_label("Presenter key", exact=True).fill(KEY)
+    page.get_by_role("button", name="Unlock").click()
+    expect(page.get_by_role("button", name="Lock")).to_be_visible()
+
+
+def go(page: Page, label: str) -> None:
+    """Navigate like a presenter, through the sidebar: a reload would start a new session, and
+    the presenter's unlock lasts for the session."""
+    page.get_by_test_id("stSidebar").get_by_role("link", name=re.compile(rf"{re.escape(label)}$")).click()
+    settle(page)
+
+
 def assert_clean(page: Page) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
     assert "Traceback" not in page.content()
 
 
+def in_viewport(page: Page, locator) -> None:  # noqa: ANN001 - a Playwright locator
+    """The element is on screen without scrolling: its box lies inside the viewport."""
+    expect(locator).to_be_visible()
+    box = locator.bounding_box()
+    size = page.viewport_size
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= size["height"], box
+    assert 0 <= box["x"] and box["x"] + box["width"] <= size["width"], box
+
+
 def shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
-def test_deep_link_first_on_a_fresh_server_shows_the_same_navigation(page: Page, server: str):
-    page.goto(f"{server}/onboarding")
-    settle(page)
-    expect(page.locator("h1").first).to_have_text("Onboard a driver")
-    nav = page.get_by_test_id("stSidebar").get_by_test_id("stPageLink")
+def test_deep_link_first_on_a_fresh_server_shows_the_same_navigation(browser: Browser, server: str):
+    tab = new_page(browser)
+    tab.goto(f"{server}/onboarding")
+    settle(tab)
+    expect(tab.locator("h1").first).to_have_text("Onboard a driver")
+    nav = tab.get_by_test_id("stSidebar").get_by_test_id("stPageLink")
     expect(nav).to_have_text(NAV)
-    expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)  # no auto-generated menu
-    page.goto(server)
-    settle(page)
-    expect(page.get_by_test_id("stSidebar").get_by_test_id("stPageLink")).to_have_text(NAV)
+    expect(tab.get_by_test_id("stSidebarNav")).to_have_count(0)  # no auto-generated menu
+    tab.goto(server)
+    settle(tab)
+    expect(tab.get_by_test_id("stSidebar").get_by_test_id("stPageLink")).to_have_text(NAV)
+    tab.context.close()
 
 
-def onboard_happy_path(page: Page, server: str) -> str:
-    """A fresh session submits the happy-path preset; returns the new driver's id."""
-    page.goto(f"{server}/onboarding")
+def test_an_audience_session_cannot_reset_or_run_jobs(browser: Browser, server: str, page: Page):
+    phone = new_page(browser, SIZES["390x844"])
+    for path, hidden in (("", "Reset demo"), ("batch_jobs", "Run batch job"), ("talk_track", TEACHING_POINTS[0].action)):
+        phone.goto(f"{server}/{path}")
+        settle(phone)
+        expect(phone.get_by_role("button", name=hidden)).to_have_count(0)
+        assert_clean(phone)
+    phone.context.close()
+    go(page, "Home")  # the presenter, unlocked, does see it
+    expect(page.get_by_role("button", name="Reset demo")).to_be_visible()
+
+
+@pytest.mark.parametrize("number", range(1, len(TEACHING_POINTS) + 1))
+def test_each_talk_track_point_lands_with_its_result_on_screen(page: Page, server: str, data_dir: Path, number: int):
+    point = TEACHING_POINTS[number - 1]
+    drivers = len(Ledger(settings.Paths(data_dir).ledger_db).signups())
+    go(page, "Talk track")
+    page.get_by_role("button", name=point.action).click()
     settle(page)
+    in_viewport(page, page.get_by_text(f"{number}/{len(TEACHING_POINTS)} · {point.title}"))
+    if point.scenario == "happy_path":
+        in_viewport(page, page.get_by_role("heading", name=re.compile(r"^Approved · score 0\.15")))
+        in_viewport(page, page.get_by_text(re.compile(r"retrieval \d+\.\d+ ms")))
+    elif point.scenario == "original_vs_served":
+        in_viewport(page, page.get_by_role("heading", name=re.compile(r"^What-if · Approved · score 0\.03")))
+        in_viewport(page, page.get_by_role("heading", name=re.compile(r"^What-if · Declined · score 0\.95 — under 18")))
+        in_viewport(page, page.get_by_text("onboarding v0", exact=False).first)
+        assert len(Ledger(settings.Paths(data_dir).ledger_db).signups()) == drivers  # nobody registered
+    elif point.scenario == "bad_day":
+        in_viewport(page, page.get_by_text(re.compile(r"^Before the bad day: Approved")))
+        heading = page.get_by_role("heading", name=re.compile(r"^Declined · score 0\.70"))
+        expect(heading).to_be_visible(timeout=120_000)  # the live fragment picks up the jobs
+        in_viewport(page, heading)
+    elif point.scenario == "launch_state":
+        in_viewport(page, page.get_by_text("Approved if launched"))
+        in_viewport(page, page.get_by_role("button", name=re.compile(r"^Launch [A-Z]{2}$")))
+    elif point.scenario == "registry":
+        in_viewport(page, page.get_by_role("tab", name="Feature views"))
+    assert_clean(page)
+    shot(page, f"talk-point-{number}-1280x720")
+
+
+def test_a_new_drivers_home_shows_approved_then_the_bad_day_declines(page: Page, server: str):
+    go(page, "Onboard a driver")
     page.get_by_role("button", name="Happy path").click()
     expect(page.get_by_text("Preset Happy path filled in")).to_be_visible()
     page.get_by_role("button", name="Decide").click()
     expect(page.get_by_role("heading", name=re.compile(r"^Approved · score 0\.15"))).to_be_visible()
     settle(page)
-    link = page.get_by_role("link", name=re.compile(r"Open driver \d+'s home"))
-    return re.search(r"\d+", link.inner_text()).group(0)
-
-
-def test_onboard_repeat_and_driver_home_journey(page: Page, server: str):
-    driver = onboard_happy_path(page, server)
-    expect(page.get_by_text("np.array([")).to_be_visible()
-    assert_clean(page)
-    shot(page, "onboarding-approved")
-
     # Same SSN, a new licence: declined, and the reason is on screen.
-    page.get_by_label("Driver's licence").fill("D9999999")
-    page.get_by_role("button", name="Decide").click()
+    page.get_by_label("Licence", exact=True).fill("D9999999")
+    page.get_by_role("button", name="Decide", exact=True).click()
     expect(page.get_by_role("heading", name=re.compile(r"^Declined · score 0\.65 — previously seen SSN"))).to_be_visible()
     settle(page)
-    shot(page, "onboarding-repeat-ssn")
-
-    new_driver = onboard_happy_path(page, server)
-    assert new_driver != driver
-    page.get_by_role("link", name=re.compile(r"Open driver \d+'s home")).click()
+    page.get_by_role("button", name="Happy path").click()
     settle(page)
-    expect(page.get_by_text(f"Driver {new_driver} · daily model")).to_be_visible()
-    # A brand-new driver has no activity: review, not a score of zeros.
-    expect(page.get_by_role("heading", name=re.compile(r"^Review"))).to_be_visible()
-    page.get_by_role("button", name=re.compile("Give this driver a bad day")).click()
-    # The live fragment picks up the batch job + materialization on its own.
+    expect(page.get_by_role("heading", name=re.compile(r"^Declined"))).to_have_count(0)  # the preset cleared it
+    page.get_by_role("button", name="Decide", exact=True).click()
+    settle(page)
+    link = page.get_by_role("link", name=re.compile(r"Open driver \d+'s home"))
+    driver = re.search(r"\d+", link.inner_text()).group(0)
+    link.click()
+    settle(page)
+    expect(page.get_by_text(f"Driver {driver} · refreshed")).to_be_visible()
+    # A brand-new driver has a first day: approved at once, no batch job needed.
+    expect(page.get_by_role("heading", name=re.compile(r"^Approved · score"))).to_be_visible()
+    page.get_by_role("button", name="Give this driver a bad day").click()
     expect(page.get_by_role("heading", name=re.compile(r"^Declined · score 0\.70"))).to_be_visible(timeout=120_000)
     expect(page.get_by_text("fewer than 10 trips yesterday (+0.30)")).to_be_visible()
     assert_clean(page)
-    shot(page, "driver-home-after-batch")
+    shot(page, "driver-home-after-bad-day-1280x720")
 
 
+def test_ten_phones_join_at_once_and_land_in_the_presenters_feed(server: str, data_dir: Path):
+    ledger = Ledger(settings.Paths(data_dir).ledger_db)
+    before = audience.turnout(ledger).joined
+
+    async def join(browser, number: int) -> None:  # noqa: ANN001 - a Playwright browser
+        context = await browser.new_context(viewport=SIZES["390x844"], is_mobile=True, has_touch=True)
+        phone = await context.new_page()
+        phone.set_default_timeout(30_000)  # the whole room must be in within 30 s
+        await phone.goto(f"{server}/join")
+        await phone.get_by_role("button", name="Make me a fake identity").click()
+        await async_expect(phone.get_by_label("SSN (invented)", exact=True)).not_to_have_value("")
+        await phone.get_by_role("button", name="Decide").click()
+        await phone.get_by_role("heading", name=re.compile(r"^(Approved|Declined) · score")).wait_for()
+        assert "Traceback" not in await phone.content()
+        if number == 0:
+            await phone.screenshot(path=str(ARTIFACTS / "join-decided-390x844.png"))
+        await context.close()
+
+    async def room() -> None:
+        async with async_playwright() as p:
+            chromium = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            await asyncio.wait_for(asyncio.gather(*(join(chromium, n) for n in range(10))), timeout=30)
+            await chromium.close()
+
+    with ThreadPoolExecutor(1) as own_loop:  # this thread's loop belongs to the sync Playwright
+        own_loop.submit(asyncio.run, room()).result()
+    assert audience.turnout(ledger).joined == before + 10
+
+
+@pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize(("path", "title"), list(PAGES.items()))
-def test_every_page_renders_cleanly(page: Page, server: str, path: str, title: str):
-    page.goto(f"{server}/{path}")
-    settle(page)
-    expect(page.locator("h1").first).to_have_text(title)
-    assert_clean(page)
-    shot(page, path or "home")
+def test_every_page_renders_cleanly_at_every_size(browser: Browser, server: str, path: str, title: str, size: str):
+    tab = new_page(browser, SIZES[size])
+    tab.goto(f"{server}/{path}")
+    settle(tab)
+    expect(tab.locator("h1").first).to_have_text(title)
+    assert_clean(tab)
+    shot(tab, f"{path or 'home'}-{size}")
+    tab.context.close()
 
 
 def test_online_vs_offline_comparison(page: Page, server: str):
-    page.goto(f"{server}/online_features")
-    settle(page)
+    go(page, "Online features")
     page.get_by_text("Compare with the offline store").click()
     expect(page.locator("th", has_text="offline (as of now)")).to_have_count(1, timeout=90_000)
     settle(page)
     assert_clean(page)
-    shot(page, "online_features-compare")
+    shot(page, "online_features-compare-1280x720")

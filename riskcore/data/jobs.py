@@ -268,6 +268,11 @@ def set_state(store: RiskStore, state: str, launched: bool) -> None:
         store.push(STATES_PUSH, store.paths.states_dir, state_rows(event), STATES_SCHEMA)
 
 
+def is_launched(store: RiskStore, state: str) -> bool:
+    """Whether one state is launched now, from the online store (what the model sees)."""
+    return bool(store.online([f"launched_states:{F.IS_LAUNCHED}"], [{"state": state}])[F.IS_LAUNCHED][0])
+
+
 def launched_states(store: RiskStore) -> list[str]:
     """States launched now, from the online store (what the model sees)."""
     states = sorted(USPS_STATES)

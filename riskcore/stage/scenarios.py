@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from riskcore.clock import today as server_today
-from riskcore.data.jobs import launched_states
+from riskcore.data.jobs import is_launched, launched_states
 from riskcore.serving.decisions import Decision, Decisions
 from riskcore.serving.features import SEEN_SSN
 from riskcore.serving.model import APPROVED, versions
@@ -57,7 +57,9 @@ class ScenarioUnavailable(ValueError):
 
 
 def launched_state(decisions: Decisions, prefer: str) -> str:
-    """``prefer`` if it is launched now, else another launched state."""
+    """``prefer`` if it is launched now (one online lookup), else another launched state."""
+    if is_launched(decisions.store, prefer):
+        return prefer
     launched = launched_states(decisions.store)
     if not launched:
         raise ScenarioUnavailable("no state is launched: launch one on the Model page first")
