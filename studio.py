@@ -87,7 +87,10 @@ def replay_interrupted_signups() -> None:
 
 def use_secret(name: str) -> None:
     """A setting (``RISK_PII_KEY``, ``RISK_PRESENTER_KEY``) from Streamlit secrets when the
-    environment does not set it."""
+    environment does not set it. Without a secrets file, ``st.secrets`` is not touched: it
+    would start a thread polling for one for the life of the server."""
+    if not any(Path(path).expanduser().exists() for path in st.get_option("secrets.files")):
+        return
     try:
         value = st.secrets.get(name)
     except (FileNotFoundError, StreamlitSecretNotFoundError):
@@ -128,17 +131,17 @@ def presenter_sidebar(svc: Services) -> None:
 def page(script: str, title: str, intro: str | None = None, light: bool = False) -> Services:
     """Every page starts here: config, sidebar, first-run bootstrap; in talk mode, the point
     being made instead of the page's introduction (``script`` is the page's ``__file__``).
-    ``light``: a phone-first page (the audience's): centred, sidebar folded, no live job badge,
-    so a room of phones costs the server little."""
+    ``light``: a phone-first page (the audience's): centred, no sidebar, no live job badge, so
+    a room of phones costs the server little."""
     st.set_page_config(page_title=f"{title} · Driver Risk Studio", page_icon=":material/shield:",
                        layout="centered" if light else "wide",
-                       initial_sidebar_state="collapsed" if light else SIDEBAR_PIXELS)
+                       initial_sidebar_state=SIDEBAR_PIXELS)
     svc = services()
-    with st.sidebar:
-        st.markdown("### Driver Risk Studio")
-        for path, label, icon in PAGES:
-            st.page_link(path, label=label, icon=icon)
-        if not light:
+    if not light:  # a phone's page stays light: no menu, no live job badge
+        with st.sidebar:
+            st.markdown("### Driver Risk Studio")
+            for path, label, icon in PAGES:
+                st.page_link(path, label=label, icon=icon)
             st.divider()
             presenter_sidebar(svc)
             job_badge(svc.runner)

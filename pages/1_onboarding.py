@@ -52,7 +52,7 @@ def decide(values: dict[str, str], chosen: list[str], what_if: bool) -> None:
             state["driver_home.driver"] = registered[0]
 
 
-left, right = st.columns([2, 3], gap="large")
+left, right = st.columns([1, 1], gap="medium")
 with left:
     presets = st.columns(2)
     for number, (key, label) in enumerate(scenarios.PRESETS.items()):
