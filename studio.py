@@ -87,10 +87,7 @@ def replay_interrupted_signups() -> None:
 
 def use_secret(name: str) -> None:
     """A setting (``RISK_PII_KEY``, ``RISK_PRESENTER_KEY``) from Streamlit secrets when the
-    environment does not set it. Without a secrets file, ``st.secrets`` is not touched: it
-    would start a thread polling for one for the life of the server."""
-    if not any(Path(path).expanduser().exists() for path in st.get_option("secrets.files")):
-        return
+    environment does not set it."""
     try:
         value = st.secrets.get(name)
     except (FileNotFoundError, StreamlitSecretNotFoundError):
