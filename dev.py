@@ -37,6 +37,20 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def expose(port: int) -> None:
+    """Before the dashboard opens to the room: the presenter key (made now unless one is set) and
+    the address phones should use, printed where the presenter can read them."""
+    sys.path.insert(0, str(ROOT))
+    from riskcore.stage import presenter
+
+    key = os.environ.setdefault(presenter.PRESENTER_KEY_ENV, presenter.generate_key())
+    url = presenter.join_url(os.environ.get(presenter.PUBLIC_URL_ENV), "0.0.0.0", port)
+    print("warning: the dashboard listens on every interface: anyone on this network can open it.\n"
+          f"  presenter key: {key}  (sidebar > Presenter: unlocks reset, jobs, launches)\n"
+          f"  audience:      {url or 'this machine has no network address for phones'}  "
+          "(the Talk track page shows it as a QR code)", flush=True)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("app", "test", "riskcore"):
         print(__doc__)
@@ -46,8 +60,7 @@ def main(argv: list[str]) -> int:
     if command == "app":
         if "--expose" in rest:
             rest = [a for a in rest if a != "--expose"] + ["--server.address", "0.0.0.0"]
-            print("warning: the dashboard listens on every interface: anyone on this network can open it",
-                  flush=True)
+            expose(int(rest[rest.index("--server.port") + 1]) if "--server.port" in rest else 8501)
         args = [str(BIN / "streamlit"), "run", str(ROOT / "streamlit_app.py"), *rest]
     elif command == "test":
         args = [str(BIN / "python"), "-m", "pytest", *rest]
