@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import sqlite3
 import subprocess
@@ -14,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from riskcore import pii, settings
+from riskcore import cli, pii, settings
 from riskcore.clock import utc_now
 from riskcore.data import jobs
 from riskcore.data import world as demo_world
@@ -362,3 +363,11 @@ def test_batch_scoring_sends_a_driver_without_fresh_values_to_review(own_world):
     scores = jobs.Ledger(own_world.paths.ledger_db).latest_scores().set_index("driver_id")
     assert scores.loc[newcomer, "decision"] == "Review" and pd.isna(scores.loc[newcomer, "score"])
     assert scores.loc[1001, "decision"] in ("Approved", "Declined")  # fresh values are scored
+
+
+def test_json_is_accepted_after_the_command_too(world, capsys):
+    capsys.readouterr()
+    assert cli.main(["states", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["launched"][:2] == ["CA", "FL"]
+    assert cli.main(["--json", "states"]) == 0 and '"launched"' in capsys.readouterr().out
+    assert cli.main(["states"]) == 0 and capsys.readouterr().out.startswith("launched states: CA")
