@@ -17,7 +17,6 @@ import atexit
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
 
 import pandas as pd
 
@@ -54,20 +53,6 @@ def signup_rows(signups: pd.DataFrame) -> pd.DataFrame:
     })[SIGNUPS_SCHEMA.names]
 
 
-@dataclass
-class SyncStats:
-    """How the group commit behaves (benchmarks report the writer lock held per signup)."""
-
-    online_groups: int = 0
-    offline_parts: int = 0
-    signups: int = 0
-    lock_seconds: float = 0.0
-
-    @property
-    def lock_ms_per_signup(self) -> float:
-        return 1000 * self.lock_seconds / self.signups if self.signups else 0.0
-
-
 class SignupSync:
     """Copies committed signups into the feature store. Thread-safe; one per process and store
     (processes serialise their offline parts on the store's writer lock)."""
@@ -75,7 +60,6 @@ class SignupSync:
     def __init__(self, store: RiskStore) -> None:
         self.store = store
         self.ledger = Ledger(store.paths.ledger_db)
-        self.stats = SyncStats()
         self._online = threading.Condition()
         self._waiting: list[tuple[dict[str, object], Future[None]]] = []
         self._pushing = False
@@ -113,7 +97,6 @@ class SignupSync:
             for _, done in group:
                 done.set_exception(exc)
             return
-        self.stats.online_groups += 1
         with self._offline:
             self._pending += signups
             self._start_flusher()
@@ -171,16 +154,12 @@ class SignupSync:
         hourly, stats = first_day(signups["driver_id"].tolist(), pd.to_datetime(signups["at"], utc=True))
         name = f"newcomers-{signups['driver_id'].min()}-{signups['driver_id'].max()}-{time.time_ns()}.parquet"
         with self.store.writing():
-            started = time.perf_counter()
             write_part(paths.signups_dir, signup_rows(signups), SIGNUPS_SCHEMA, durable=False)
             write_part(paths.hourly_dir, hourly, HOURLY_SCHEMA, name, durable=False)
             write_part(paths.yesterdays_dir, stats, YESTERDAYS_SCHEMA, name, durable=False)
             compact(paths.signups_dir, SIGNUPS_SCHEMA, max_parts=COMPACT_OVER)
             compact(paths.hourly_dir, HOURLY_SCHEMA, max_parts=COMPACT_OVER, pattern=NEWCOMERS)
             compact(paths.yesterdays_dir, YESTERDAYS_SCHEMA, max_parts=COMPACT_OVER, pattern=NEWCOMERS)
-            self.stats.lock_seconds += time.perf_counter() - started
-            self.stats.offline_parts += 1
-            self.stats.signups += len(signups)
         self.ledger.mark_synced(signups["driver_id"].tolist())
 
     def replay(self) -> int:
