@@ -32,25 +32,27 @@ def gauge(score: float | None, threshold: float) -> alt.LayerChart:
 
 
 def waterfall(model: Model, vector: np.ndarray) -> alt.Chart:
-    """From the intercept, each feature's weight × value, to the (unclipped) score."""
+    """From the intercept, each feature's weight × value, to the weighted sum the decision is
+    taken on: the (unclipped) score of a hand-set model, the log-odds of a logistic one. The
+    dashed rule is the threshold on that sum."""
     steps = [("intercept", model.intercept)] + list(model.contributions(vector).items())
     rows, running = [], 0.0
     for name, delta in steps:
         rows.append({"step": name, "start": running, "end": running + delta, "delta": delta,
                      "kind": "base" if name == "intercept" else ("raises risk" if delta > 0 else "lowers risk")})
         running += delta
-    rows.append({"step": "score", "start": 0.0, "end": running, "delta": running, "kind": "score"})
+    rows.append({"step": model.units, "start": 0.0, "end": running, "delta": running, "kind": "score"})
     frame = pd.DataFrame(rows)
     order = list(frame["step"])
     colours = alt.Scale(domain=["base", "raises risk", "lowers risk", "score"],
                         range=["#8c959f", DECLINED_COLOUR, APPROVED_COLOUR, "#0969da"])
     bars = alt.Chart(frame).mark_bar(size=34).encode(
         y=alt.Y("step:N", sort=order, title=None, axis=alt.Axis(labelFontSize=14, labelLimit=320)),
-        x=alt.X("start:Q", title="contribution to the score"), x2="end:Q",
+        x=alt.X("start:Q", title=f"contribution to the {model.units}"), x2="end:Q",
         color=alt.Color("kind:N", scale=colours, legend=alt.Legend(orient="bottom", title=None)),
         tooltip=["step", alt.Tooltip("delta:Q", format="+.4f")],
     )
-    rule = alt.Chart(pd.DataFrame({"x": [model.threshold]})).mark_rule(strokeDash=[6, 3]).encode(x="x:Q")
+    rule = alt.Chart(pd.DataFrame({"x": [model.boundary]})).mark_rule(strokeDash=[6, 3]).encode(x="x:Q")
     return (bars + rule).properties(height=48 * len(frame))
 
 
