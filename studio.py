@@ -58,6 +58,7 @@ def replay_interrupted_signups() -> None:
     svc = services()
     try:
         svc.store.warm()
+        svc.decisions.served.current()  # load the champion once, not under the first decision
         svc.decisions.signups.replay()
     except Exception:  # noqa: BLE001 - status names what is left; repair fixes it
         return

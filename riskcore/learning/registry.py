@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ def feast_mlflow_settings(paths: Paths) -> dict[str, Any]:
     with the feature service and archive the entity rows (the training labels) as an artifact."""
     return {"enabled": True, "tracking_uri": tracking_uri(paths), "auto_log": True,
             "auto_log_entity_df": True, "entity_df_max_rows": 2_000_000}
+
+
+_URIS = threading.Lock()
 
 
 def _mlflow() -> Any:
@@ -142,8 +146,9 @@ class Registry:
         tracking URI is set for this process only while the run lasts."""
         mlflow = _mlflow()
         experiment = self.experiment_id()
-        mlflow.set_tracking_uri(tracking_uri(self.paths))
-        mlflow.set_registry_uri(tracking_uri(self.paths))
+        with _URIS:
+            mlflow.set_tracking_uri(tracking_uri(self.paths))
+            mlflow.set_registry_uri(tracking_uri(self.paths))
         with feast.mlflow.start_run(run_name=name, experiment_id=experiment) as active:
             yield active
 
@@ -154,13 +159,15 @@ class Registry:
         if not self.exists():
             return []
         found = self.client.search_model_versions(f"name = '{MODEL_NAME}'")
-        return sorted((self._info(v) for v in found), key=lambda v: -v.version)
+        aliases = self.aliases()
+        return sorted((self._info(v, aliases) for v in found), key=lambda v: -v.version)
 
-    def _info(self, mv: Any) -> VersionInfo:
+    def _info(self, mv: Any, aliases: dict[str, int] | None = None) -> VersionInfo:
         tags = mv.tags or {}
+        named = self.aliases() if aliases is None else aliases
         return VersionInfo(
             version=int(mv.version), kind=tags.get(TAG_KIND, "unknown"), join=tags.get(TAG_JOIN, "unknown"),
-            aliases=tuple(sorted(getattr(mv, "aliases", []) or [])),
+            aliases=tuple(sorted(alias for alias, v in named.items() if v == int(mv.version))),
             created=datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc), run_id=mv.run_id or "",
             threshold=float(tags.get(TAG_THRESHOLD, "nan")), holdout_auc=float(tags.get(TAG_HOLDOUT_AUC, "nan")),
             feature_service=tags.get("feast.feature_service"),
@@ -242,7 +249,11 @@ class Registry:
         if tuple(json.loads(tags.get(TAG_FEATURES, "[]"))) != F.DAILY_FEATURES:
             raise InvalidInput("version", f"version {number} was trained on other features than the daily "
                                           f"service serves ({tags.get(TAG_FEATURES)})")
-        estimator = _mlflow().sklearn.load_model(f"models:/{MODEL_NAME}/{number}")
+        mlflow = _mlflow()
+        with _URIS:  # model URIs resolve against MLflow's process-wide tracking and registry URIs
+            mlflow.set_tracking_uri(tracking_uri(self.paths))
+            mlflow.set_registry_uri(tracking_uri(self.paths))
+            estimator = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{number}")
         ref = RegistryRef(MODEL_NAME, number, alias, info.run_id, info.kind)
         if info.linear:
             return served_model(estimator, info.threshold, np.asarray(json.loads(tags[TAG_BASELINE])), ref)

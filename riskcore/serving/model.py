@@ -120,11 +120,19 @@ class Model:
         feature (not 18, state not launched) contributes 0, yet is why the score is high."""
         pushes = (vector - np.asarray(self.baseline)) * self.weight_vector
         reasons = [
-            Reason(f, float(v), float(p), self.reason_texts[f])
-            for f, v, p in zip(self.features, vector, pushes)
+            Reason(f, float(v), float(p), self._reason_text(f, float(v), float(b)))
+            for f, v, b, p in zip(self.features, vector, self.baseline, pushes)
             if p > 1e-12
         ]
         return sorted(reasons, key=lambda r: -r.contribution)[:top]
+
+    def _reason_text(self, feature: str, value: float, baseline: float) -> str:
+        """A hand-set (clipped) model's texts name the adverse condition: its weights say which
+        way each feature pushes. A learned (logistic) model's weights may push either way and its
+        baseline is the training average, so its reason says the value and that average."""
+        if self.link != LOGISTIC:
+            return self.reason_texts[feature]
+        return f"{self.reason_texts[feature]}: {value:.3g} (average driver {baseline:.3g})"
 
     def score_batch(self, matrix: np.ndarray) -> np.ndarray:
         """Scores for many rows at once (one matrix-vector product)."""
@@ -177,6 +185,16 @@ ONBOARDING_V1 = Model(
     baseline=ONBOARDING_BASELINE,
     reason_texts=ONBOARDING_REASONS,
 )
+# Neutral names for a learned model's reasons (see ``Model._reason_text``).
+DAILY_FEATURE_NAMES = {
+    F.CONV_RATE: "conversion rate",
+    F.ACC_RATE: "acceptance rate",
+    F.AVG_DAILY_TRIPS: "daily trips",
+    F.Y_TRIPS_LT_10: "fewer than 10 trips yesterday",
+    F.Y_ACC_LT_01: "acceptance under 1% yesterday",
+    F.Y_CONV_GT_80: "conversion over 80% yesterday",
+}
+
 DAILY_V0 = Model(
     name="daily",
     version="v0",
