@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import sklearn
 
+from riskcore.clock import utc_now
 from riskcore.data.jobs import Progress, recorded
 from riskcore.data.ledger import Ledger
 from riskcore.data.store import DAILY_SERVICE, RiskStore
@@ -53,6 +54,7 @@ def train(store: RiskStore, seed: int = DEFAULT_SEED, progress: Progress | None 
     step = progress or (lambda *_: None)
     started = time.perf_counter()
     store.require_ready()
+    training.entity_rows(store, utc_now())  # no matured outcomes: a clear error before anything is written
     with recorded(Ledger(store.paths.ledger_db), "train") as out:
         step(0, 6, "loading MLflow and the feature store")
         registry = R.Registry(store.paths)
