@@ -31,6 +31,7 @@ PAGES = (
     ("pages/3_online_features.py", "Online features", ":material/database:"),
     ("pages/4_batch_jobs.py", "Batch jobs", ":material/schedule:"),
     ("pages/5_model.py", "Model", ":material/functions:"),
+    ("pages/7_training.py", "Train a model", ":material/model_training:"),
     ("pages/6_talk_track.py", "Talk track", ":material/campaign:"),
 )
 CADENCE_SECONDS = 20

@@ -139,7 +139,7 @@ def test_the_training_set_is_both_joins_of_the_same_rows(env: RiskStore) -> None
 
 def test_the_naive_join_looks_better_offline_and_is_worse_on_the_future(learned: Learned) -> None:
     models = learned.report.comparison.set_index("model")
-    pit, naive = models.loc["logistic · point-in-time"], models.loc["logistic · naive join"]
+    pit, naive = models.loc[training.LOGISTIC_PIT], models.loc[training.LOGISTIC_NAIVE]
     assert naive["train_auc"] > pit["train_auc"]
     assert naive["offline_auc"] > naive["holdout_auc"] + 0.1
     assert naive["holdout_auc"] < pit["holdout_auc"]
@@ -210,7 +210,7 @@ def test_promote_and_rollback_change_what_serves(env: RiskStore, capsys: pytest.
     assert code == 2 and "only a linear model can be champion" in err and err.count("\n") == 1
 
     second = job.train(env)
-    new = second.registered["logistic · point-in-time"]
+    new = second.registered[training.LOGISTIC_PIT]
     assert second.aliases == {"champion": aliases["champion"], "challenger": new}
     code, payload, _ = run_cli(capsys, "models", "promote")
     assert code == 0 and payload["aliases"] == {"champion": new}

@@ -123,6 +123,7 @@ def test_launch_a_state_changes_the_what_if(app, world):
         (3, "Model", None),
         (4, "Onboard a driver", "Preset **Under 18** filled in"),
         (5, "Online features", None),
+        (6, "Train a model", None),
     ],
 )
 def test_talk_track_buttons_open_their_scenario(app, number, title, lands):
@@ -169,3 +170,65 @@ def test_online_vs_offline_comparison(app):
     compare = at.dataframe[tables].value
     assert list(compare.columns) == ["feature", "online", "offline (as of now)", "match"]
     assert compare["match"].all(), compare  # the world is fully materialized
+
+
+@pytest.fixture()
+def own_app(own_world):
+    """The app on a private copy of the world: these tests register models."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield lambda page: _open(page)
+    studio.services().runner.wait()
+    st.cache_resource.clear()
+
+
+def _click(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click().run()
+    state = studio.services().runner.wait()
+    assert state is not None and state.error is None, state
+    return at.run()
+
+
+def test_training_page_without_a_model_says_the_hand_set_v1_serves(app):
+    at = app("pages/7_training.py")
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Champion (serves)"] == "daily v1 (hand-set)" and metrics["Challenger (shadow)"] == "none"
+    assert "no champion registered" in banners(at).lower()
+    assert "No model trained yet" in banners(at)
+
+
+def test_training_page_builds_trains_promotes_and_rolls_back(own_app, own_world):
+    from riskcore.learning.registry import Registry
+
+    at = own_app("pages/7_training.py")
+    at = _click(at, "Build the training set")
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Decisions"].replace(",", "")) > 100 and metrics["Incident rate"].endswith("%")
+    assert len(at.get("vega_lite_chart")) >= 1  # how each join sees the rows
+
+    at = _click(at, "Train and register")
+    assert not at.exception, at.exception
+    registry = Registry(own_world.paths)
+    aliases = registry.aliases()
+    assert set(aliases) == {"champion", "challenger"}
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Champion (serves)"] == f"daily-risk v{aliases['champion']} (registry, champion)"
+    naive_offline, naive_future = float(metrics["Naive join, offline AUC"]), float(metrics["Naive join, future AUC"])
+    assert naive_offline > naive_future
+
+    next(b for b in at.button if b.label == "Roll back the champion").click().run()
+    assert not at.exception and "champion" not in registry.aliases()
+    assert {m.label: m.value for m in at.metric}["Champion (serves)"] == "daily v1 (hand-set)"
+    at.selectbox(key="training.promote_version").set_value(aliases["champion"]).run()
+    next(b for b in at.button if b.label == "Promote to champion").click().run()
+    assert not at.exception and registry.aliases()["champion"] == aliases["champion"]
+
+
+def test_training_controls_are_for_the_presenter_only(app, monkeypatch):
+    monkeypatch.setattr(studio, "presenter_controls", lambda: False)
+    at = app("pages/7_training.py")
+    assert not at.exception
+    labels = {b.label for b in at.button}
+    assert "Build the training set" in labels
+    assert not labels & {"Train and register", "Promote to champion", "Roll back the champion"}

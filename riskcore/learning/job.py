@@ -71,9 +71,9 @@ def train(store: RiskStore, seed: int = DEFAULT_SEED, progress: Progress | None 
         aliases = _assign_roles(registry, registered)
         out["rows"] = len(ts.point_in_time)
     step(6, 6, "done")
-    return TrainingReport(run.info.run_id, ts.summary(), training.comparison(found), training.leak_frame(found),
-                          training.calibration_frame(found), {name: v for name, v in registered.items()},
-                          aliases, time.perf_counter() - started)
+    compared = training.comparison(found)
+    return TrainingReport(run.info.run_id, ts.summary(), compared, training.leak_frame(compared),
+                          training.calibration_frame(found), registered, aliases, time.perf_counter() - started)
 
 
 def _metric_prefix(candidate: training.Candidate) -> str:
@@ -91,7 +91,9 @@ def _log(feast: Any, ts: training.TrainingSet, found: list[training.Candidate]) 
     for candidate in found:
         mlflow.log_metrics({f"{_metric_prefix(candidate)}.{k}": v for k, v in candidate.evaluation.metrics().items()
                             if v == v})  # NaN (an undefined AUC) is left out
-    mlflow.log_text(training.comparison(found).to_csv(index=False), "comparison.csv")
+    mlflow.log_text(training.comparison(found).to_csv(index=False), R.COMPARISON_ARTIFACT)
+    mlflow.log_text(training.calibration_frame(found).to_csv(index=False), R.CALIBRATION_ARTIFACT)
+    mlflow.log_dict(summary, R.SUMMARY_ARTIFACT)
     uris = {}
     for candidate in found:
         if candidate.join != training.POINT_IN_TIME:
@@ -122,8 +124,7 @@ def _register(registry: R.Registry, feast: Any, found: list[training.Candidate],
 
 
 def _assign_roles(registry: R.Registry, registered: dict[str, int]) -> dict[str, int]:
-    linear = next(v for name, v in registered.items() if name.startswith("logistic"))
-    other = next((v for name, v in registered.items() if not name.startswith("logistic")), None)
+    linear, other = registered[training.LOGISTIC_PIT], registered.get(training.BOOSTING_PIT)
     if R.CHAMPION not in registry.aliases():
         registry.promote(linear)
         if other is not None:

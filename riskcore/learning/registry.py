@@ -45,6 +45,10 @@ TAG_FEATURES = "riskcore.features"
 TAG_HOLDOUT_AUC = "riskcore.holdout_auc"
 TAG_HISTORY = "riskcore.champion_history"
 LINEAR_KINDS = ("logistic regression",)
+# What a training run leaves beside its models, for the page to show after a restart.
+COMPARISON_ARTIFACT = "comparison.csv"
+CALIBRATION_ARTIFACT = "calibration.csv"
+SUMMARY_ARTIFACT = "training_set.json"
 
 
 def tracking_uri(paths: Paths) -> str:
@@ -88,6 +92,15 @@ class VersionInfo:
         return {"version": self.version, "kind": self.kind, "join": self.join, "aliases": list(self.aliases),
                 "created": self.created.isoformat(), "run_id": self.run_id, "threshold": self.threshold,
                 "holdout_auc": self.holdout_auc, "feature_service": self.feature_service}
+
+
+@dataclass(frozen=True)
+class LastTraining:
+    run_id: str
+    started: datetime
+    summary: dict[str, Any]
+    comparison: Any    # pandas frames: one row per candidate; calibration bins per candidate
+    calibration: Any
 
 
 class EstimatorScorer:
@@ -234,6 +247,32 @@ class Registry:
             self.client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(previous))
             return self.version(previous)
         self.client.delete_registered_model_alias(MODEL_NAME, CHAMPION)
+        return None
+
+    def last_training(self) -> LastTraining | None:
+        """The newest training run's training set, comparison and calibration, from MLflow."""
+        import io
+
+        import pandas as pd
+
+        if not self.exists():
+            return None
+        found = self.client.get_experiment_by_name(EXPERIMENT)
+        if found is None:
+            return None
+        runs = self.client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"], max_results=5)
+        for run in runs:
+            names = {a.path for a in self.client.list_artifacts(run.info.run_id)}
+            if not {COMPARISON_ARTIFACT, CALIBRATION_ARTIFACT, SUMMARY_ARTIFACT} <= names:
+                continue  # a run cut short
+
+            def text(name: str, run_id: str = run.info.run_id) -> str:
+                with open(self.client.download_artifacts(run_id, name)) as source:
+                    return source.read()
+
+            return LastTraining(run.info.run_id, datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc),
+                                json.loads(text(SUMMARY_ARTIFACT)), pd.read_csv(io.StringIO(text(COMPARISON_ARTIFACT))),
+                                pd.read_csv(io.StringIO(text(CALIBRATION_ARTIFACT))))
         return None
 
     # --- loading --------------------------------------------------------------------------------

@@ -37,6 +37,10 @@ NAIVE = "naive (latest values)"
 LOGISTIC_KIND = "logistic regression"
 BOOSTING_KIND = "gradient boosting"
 CALIBRATION_BINS = 8
+# The candidates' names: the champion candidate, the challenger, and the leak's witness.
+LOGISTIC_PIT = f"logistic · {POINT_IN_TIME}"
+BOOSTING_PIT = f"boosting · {POINT_IN_TIME}"
+LOGISTIC_NAIVE = "logistic · naive join"
 Progress = Callable[[int, int, str], None]
 
 
@@ -249,9 +253,8 @@ def candidates(ts: TrainingSet, seed: int, progress: Progress | None = None) -> 
     """The champion candidate (logistic regression, point in time), a challenger (gradient
     boosting, point in time) and the leak's witness (logistic regression on the naive join)."""
     step = progress or (lambda *_: None)
-    plan = ((f"logistic · {POINT_IN_TIME}", LOGISTIC_KIND, POINT_IN_TIME),
-            (f"boosting · {POINT_IN_TIME}", BOOSTING_KIND, POINT_IN_TIME),
-            ("logistic · naive join", LOGISTIC_KIND, NAIVE))
+    plan = ((LOGISTIC_PIT, LOGISTIC_KIND, POINT_IN_TIME), (BOOSTING_PIT, BOOSTING_KIND, POINT_IN_TIME),
+            (LOGISTIC_NAIVE, LOGISTIC_KIND, NAIVE))
     found = []
     for done, (name, kind, join) in enumerate(plan):
         step(done, len(plan), f"training {name}")
@@ -268,14 +271,13 @@ def comparison(found: list[Candidate]) -> pd.DataFrame:
     return pd.DataFrame([{"model": c.name, "kind": c.kind, "join": c.join, **c.evaluation.metrics()} for c in found])
 
 
-def leak_frame(found: list[Candidate]) -> pd.DataFrame:
-    """Long form for the leak chart: each model's AUC as it looked offline and on the future."""
-    rows = []
-    for c in found:
-        rows.append({"model": c.name, "measured on": "training rows", "AUC": c.evaluation.train_auc})
-        rows.append({"model": c.name, "measured on": "its own holdout (offline)", "AUC": c.evaluation.offline_auc})
-        rows.append({"model": c.name, "measured on": "future holdout, as served", "AUC": c.evaluation.holdout_auc})
-    return pd.DataFrame(rows)
+def leak_frame(compared: pd.DataFrame) -> pd.DataFrame:
+    """Long form of ``comparison`` for the leak chart: each model's AUC on its training rows, on
+    its own join's holdout (what it looked like offline) and on the future as served."""
+    measured = {"train_auc": "training rows", "offline_auc": "its own holdout (offline)",
+                "holdout_auc": "future holdout, as served"}
+    long = compared.melt(id_vars=["model"], value_vars=list(measured), var_name="measured on", value_name="AUC")
+    return long.assign(**{"measured on": long["measured on"].map(measured)})
 
 
 def calibration_frame(found: list[Candidate]) -> pd.DataFrame:

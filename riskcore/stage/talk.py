@@ -1,4 +1,5 @@
-"""The talk's spine: the original demo's five teaching points and the scenario for each."""
+"""The talk's spine: the original demo's five teaching points, a sixth on learning from the
+feature store, and the scenario for each."""
 
 from __future__ import annotations
 
@@ -47,5 +48,12 @@ TEACHING_POINTS = (
         "Registry and metadata, materialization, on-demand feature execution and serving. Browse the "
         "registry, look up a driver's online values and their freshness.",
         "Online features: the registry", "pages/3_online_features.py",
+    ),
+    TeachingPoint(
+        "The leak you cannot see offline",
+        "Join labels to today's feature values and the model learns what an incident does to a driver "
+        "(trips and acceptance collapse afterwards), not what comes before one. It looks better offline "
+        "and is worse than a coin on the future. Build the training set, train, and compare the bars.",
+        "Train a model: the leak", "pages/7_training.py",
     ),
 )
