@@ -40,20 +40,32 @@ except Exception as exc:  # noqa: BLE001 - shown as prose
     st.error(studio.friendly(exc))
     st.stop()
 cols = st.columns(2)
-cols[0].metric("Champion (serves)", serving.champion.label, help=f"threshold {serving.champion.threshold:g}")
-cols[1].metric("Challenger (shadow)", serving.challenger.label if serving.challenger else "none")
+champion, challenger = serving.champion, serving.challenger
+cols[0].metric("Champion (serves)", f"{champion.name} {champion.version}",
+               help=f"{champion.label}, threshold {champion.threshold:g}")
+cols[0].caption("registered in MLflow" if champion.registry else "hand-set: the registry has no champion")
+cols[1].metric("Challenger (shadow)", f"{challenger.registry.name} v{challenger.registry.version}" if challenger else "none",
+               help=f"{challenger.registry.kind}, scored on every logged daily decision" if challenger else None)
 if serving.fallback:
     st.info(serving.fallback.capitalize() + ".", icon=":material/info:")
 
-st.subheader("1. The training set")
+st.subheader("1. The training set, then training")
 st.markdown("Entity rows are the matured outcomes (driver, decision time, label). The same rows are "
             "joined twice: **point in time** (the features serving had at the decision) and **naive** "
-            "(the latest values, as a query of today's table returns them).")
-if st.button("Build the training set", icon=":material/table_view:", key="training.build"):
+            "(the latest values, as a query of today's table returns them). Training fits three "
+            "candidates on the older decisions: a **logistic regression** (the champion candidate: its "
+            "log-odds are a weighted sum, so reasons stay exact), **gradient boosting** (a challenger) "
+            "and the same logistic regression on the **naive** join (the leak's witness, never "
+            "registered). Each is judged on the future holdout.")
+left, right = st.columns(2)
+if left.button("Build the training set", icon=":material/table_view:", key="training.build", width="stretch"):
     studio.start_job(svc, "build training set", lambda progress: training.build(svc.store))
+if studio.presenter_controls():
+    if right.button("Train and register", icon=":material/model_training:", type="primary", key="training.train",
+                    width="stretch"):
+        studio.start_job(svc, "train", lambda progress: job.train(svc.store, progress=progress))
 
 
-@st.fragment(run_every=1.0 if svc.runner.busy else None)
 def job_progress() -> None:
     """The running build or training job, then its outcome."""
     state = svc.runner.state
@@ -74,22 +86,17 @@ def job_progress() -> None:
                     "and rows that were not. The naive join sees what the incident did to the driver.")
         st.altair_chart(charts.join_gap(state.result.join_comparison()), width="stretch")
     elif isinstance(state.result, job.TrainingReport):
+        if st.session_state.get("training.shown_run") != state.result.run_id:
+            st.session_state["training.shown_run"] = state.result.run_id
+            st.rerun()  # once: the sections below now have a model to show
         st.success(f"Trained in {state.seconds:.1f} s: MLflow run `{state.result.run_id}`; registered "
                    + ", ".join(f"{name} as v{v}" for name, v in state.result.registered.items()) + ".")
 
 
-job_progress()
+# Refreshed every second while a job runs (it started above, in this same run).
+st.fragment(run_every=1.0 if svc.runner.busy else None)(job_progress)()
 
-st.subheader("2. Train and register")
-st.markdown("Three candidates on the older decisions: a **logistic regression** (the champion "
-            "candidate: its log-odds are a weighted sum, so reasons stay exact), **gradient "
-            "boosting** (a challenger), and the same logistic regression on the **naive** join "
-            "(the leak's witness, never registered). Each is judged on the future holdout.")
-if studio.presenter_controls():
-    if st.button("Train and register", icon=":material/model_training:", type="primary", key="training.train"):
-        studio.start_job(svc, "train", lambda progress: job.train(svc.store, progress=progress))
-
-st.subheader("3. The leak you cannot see offline")
+st.subheader("2. The leak you cannot see offline")
 try:
     last = last_training(str(svc.store.paths.root), registry_stamp())
 except Exception as exc:  # noqa: BLE001 - shown as prose
@@ -108,28 +115,25 @@ else:
     cols[2].metric("Point-in-time, future AUC", f"{pit['holdout_auc']:.3f}",
                    delta=f"{pit['holdout_auc'] - naive['holdout_auc']:+.3f} vs naive")
     st.altair_chart(charts.leak(training.leak_frame(last.comparison)), width="stretch")
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Calibration on the future holdout** (on the diagonal = calibrated)")
-        st.altair_chart(charts.reliability(last.calibration), width="stretch")
-    with right:
-        st.markdown(f"**At each model's cost-based threshold** (a missed incident costs "
-                    f"{training.COSTS.approve_bad:g}× a wrongly declined driver)")
-        table = last.comparison[["model", "threshold", "approval_rate", "bad_rate", "cost_per_decision"]]
-        studio.table(table.rename(columns={"approval_rate": "approved", "bad_rate": "incidents among approved",
-                                           "cost_per_decision": "cost / decision"}),
-                     column_config={"approved": st.column_config.NumberColumn(format="percent"),
-                                    "incidents among approved": st.column_config.NumberColumn(format="percent")})
+    st.markdown("**Calibration on the future holdout** (on the diagonal = calibrated)")
+    st.altair_chart(charts.reliability(last.calibration), width="stretch")
+    st.markdown(f"**At each model's cost-based threshold** on the future holdout (a missed incident costs "
+                f"{training.COSTS.approve_bad:g}× a wrongly declined driver)")
+    table = last.comparison[["model", "threshold", "approval_rate", "bad_rate", "cost_per_decision"]]
+    studio.table(table.rename(columns={"approval_rate": "approved", "bad_rate": "incidents among approved",
+                                       "cost_per_decision": "cost / decision"}),
+                 column_config={"approved": st.column_config.NumberColumn(format="percent"),
+                                "incidents among approved": st.column_config.NumberColumn(format="percent")})
     st.caption(f"Run `{last.run_id}`, {last.started:%Y-%m-%d %H:%M} UTC: {last.summary['rows']:,} decisions, "
                f"incident rate {last.summary['label_rate']:.1%}. Browse it with `mlflow ui` (see the README).")
 
-st.subheader("4. Registry: champion and challenger")
+st.subheader("3. Registry: champion and challenger")
 if not versions:
     st.caption("No registered versions yet.")
 else:
-    studio.table(pd.DataFrame([{"version": f"v{v.version}", "kind": v.kind, "roles": ", ".join(v.aliases),
+    studio.table(pd.DataFrame([{"version": f"v{v.version}", "roles": ", ".join(v.aliases), "kind": v.kind,
                                 "future AUC": v.holdout_auc, "threshold": v.threshold,
-                                "feature service": v.feature_service, "registered": v.created}
+                                "feature service": v.feature_service, "registered": f"{v.created:%Y-%m-%d %H:%M}"}
                                for v in versions]))
     if studio.presenter_controls():
         linear = [v.version for v in versions if v.linear and "champion" not in v.aliases]
@@ -156,7 +160,7 @@ else:
                 else:
                     st.rerun()
 
-st.subheader("5. The challenger in shadow")
+st.subheader("4. The challenger in shadow")
 shadow = Ledger(svc.store.paths.ledger_db).shadow(2000)
 summary = insights.shadow_summary(shadow)
 if summary.compared == 0:

@@ -193,7 +193,7 @@ def test_training_page_without_a_model_says_the_hand_set_v1_serves(app):
     at = app("pages/7_training.py")
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Champion (serves)"] == "daily v1 (hand-set)" and metrics["Challenger (shadow)"] == "none"
+    assert metrics["Champion (serves)"] == "daily v1" and metrics["Challenger (shadow)"] == "none"
     assert "no champion registered" in banners(at).lower()
     assert "No model trained yet" in banners(at)
 
@@ -213,13 +213,14 @@ def test_training_page_builds_trains_promotes_and_rolls_back(own_app, own_world)
     aliases = registry.aliases()
     assert set(aliases) == {"champion", "challenger"}
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Champion (serves)"] == f"daily-risk v{aliases['champion']} (registry, champion)"
+    assert metrics["Champion (serves)"] == f"daily-risk v{aliases['champion']}"
+    assert metrics["Challenger (shadow)"] == f"daily-risk v{aliases['challenger']}"
     naive_offline, naive_future = float(metrics["Naive join, offline AUC"]), float(metrics["Naive join, future AUC"])
     assert naive_offline > naive_future
 
     next(b for b in at.button if b.label == "Roll back the champion").click().run()
     assert not at.exception and "champion" not in registry.aliases()
-    assert {m.label: m.value for m in at.metric}["Champion (serves)"] == "daily v1 (hand-set)"
+    assert {m.label: m.value for m in at.metric}["Champion (serves)"] == "daily v1"
     at.selectbox(key="training.promote_version").set_value(aliases["champion"]).run()
     next(b for b in at.button if b.label == "Promote to champion").click().run()
     assert not at.exception and registry.aliases()["champion"] == aliases["champion"]

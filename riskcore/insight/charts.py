@@ -113,7 +113,7 @@ def reliability(frame: pd.DataFrame) -> alt.LayerChart:
     lines = alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=80), strokeWidth=3).encode(
         x=alt.X("predicted:Q", title="predicted incident rate", scale=alt.Scale(domain=[0, top])),
         y=alt.Y("observed:Q", title="observed incident rate", scale=alt.Scale(domain=[0, top])),
-        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", title=None, labelLimit=300)),
+        color=alt.Color("model:N", legend=alt.Legend(orient="right", title=None, labelLimit=300, labelFontSize=13)),
         tooltip=["model:N", alt.Tooltip("predicted:Q", format=".3f"), alt.Tooltip("observed:Q", format=".3f")],
     )
     return (diagonal + lines).properties(height=320)
