@@ -316,3 +316,12 @@ def test_learned_reasons_compare_with_the_average_driver(env: RiskStore) -> None
     assert reasons and all("(average driver" in r.text for r in reasons)
     assert {r.feature for r in reasons} <= set(DAILY_FEATURE_NAMES)
     assert all(r.contribution > 0 for r in reasons)
+
+
+def test_an_unreadable_registry_never_stops_decisions(tmp_path: Path) -> None:
+    paths = settings.Paths(tmp_path)
+    paths.mlflow_dir.mkdir(parents=True)
+    paths.mlflow_db.write_bytes(b"not a database" * 100)
+    serving = ServedDaily(paths).current()
+    assert serving.champion.version == "v1" and serving.challenger is None
+    assert serving.fallback and "could not be read" in serving.fallback
