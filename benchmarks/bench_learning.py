@@ -71,7 +71,8 @@ def bench_training_set(root: Path, drivers: int, max_rows: int) -> Row:
         theirs = dask.fs.get_historical_features(entity_df=tagged, features=dask.service(DAILY_SERVICE)).to_df()
         dask_s = time.perf_counter() - start
         theirs = theirs.sort_values(REQUEST_ROW)
-        dask_right = same(theirs.reset_index(drop=True), want.iloc[theirs[REQUEST_ROW].to_numpy()].reset_index(drop=True))
+        expected = want.iloc[theirs[REQUEST_ROW].to_numpy()].reset_index(drop=True)
+        dask_right = same(theirs.reset_index(drop=True), expected)
         base = f"dask store: {len(theirs):,} rows returned, {dask_right:,} correct"
     except Exception as error:  # noqa: BLE001 - the dask store's failure is the measurement
         dask_s, base = None, f"dask store: raised {type(error).__name__}"

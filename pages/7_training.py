@@ -44,7 +44,8 @@ champion, challenger = serving.champion, serving.challenger
 cols[0].metric("Champion (serves)", f"{champion.name} {champion.version}",
                help=f"{champion.label}, threshold {champion.threshold:g}")
 cols[0].caption("registered in MLflow" if champion.registry else "hand-set: the registry has no champion")
-cols[1].metric("Challenger (shadow)", f"{challenger.registry.name} v{challenger.registry.version}" if challenger else "none",
+cols[1].metric("Challenger (shadow)",
+               f"{challenger.registry.name} v{challenger.registry.version}" if challenger else "none",
                help=f"{challenger.registry.kind}, scored on every logged daily decision" if challenger else None)
 if serving.fallback:
     st.info(serving.fallback.capitalize() + ".", icon=":material/info:")

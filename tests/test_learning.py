@@ -124,7 +124,8 @@ def test_training_reads_equal_the_oracle_row_for_row(env: RiskStore) -> None:
 def test_the_training_set_is_both_joins_of_the_same_rows(env: RiskStore) -> None:
     as_of = datetime.now(timezone.utc)
     ts = training.build(env, as_of=as_of)
-    pit = oracle(ts.point_in_time[["driver_id", "event_timestamp", F.LABEL]], DAILY_VIEWS, source_rows(env, DAILY_VIEWS))
+    request = ts.point_in_time[["driver_id", "event_timestamp", F.LABEL]]
+    pit = oracle(request, DAILY_VIEWS, source_rows(env, DAILY_VIEWS))
     assert differences(ts.point_in_time[list(pit.columns)], pit) == []
     at_as_of = ts.naive[["driver_id", F.LABEL]].assign(event_timestamp=pd.Timestamp(as_of))
     naive = oracle(at_as_of, DAILY_VIEWS, source_rows(env, DAILY_VIEWS))

@@ -31,7 +31,6 @@ from riskcore.data.store import (
     write_part,
 )
 from riskcore.serving import features as F
-from riskcore.serving.served import served_daily
 from riskcore.serving.model import (
     APPROVED,
     DECLINED,
@@ -39,6 +38,7 @@ from riskcore.serving.model import (
     REVIEW,
     get_model,
 )
+from riskcore.serving.served import served_daily
 from riskcore.validation import USPS_STATES, normalise_state
 
 Progress = Callable[[int, int, str], None]

@@ -20,7 +20,6 @@ from riskcore.data import jobs
 from riskcore.data.jobs import JobResult, Progress, recorded
 from riskcore.data.ledger import Ledger
 from riskcore.data.signups import SignupSync, signup_rows
-from riskcore.learning import outcomes
 from riskcore.data.store import (
     SEEDED_STATES,
     SIGNUPS_SCHEMA,
@@ -31,6 +30,7 @@ from riskcore.data.store import (
     unreadable_parts,
     write_part,
 )
+from riskcore.learning import outcomes
 
 MAX_DRIVERS = 1_000_000
 

@@ -99,13 +99,15 @@ def _log(feast: Any, ts: training.TrainingSet, found: list[training.Candidate]) 
         if candidate.join != training.POINT_IN_TIME:
             continue
         name = _metric_prefix(candidate).split(".")[0]
-        feast.mlflow.log_model(candidate.estimator, None, flavor="sklearn", name=name, serialization_format="cloudpickle",
-                               pip_requirements=PIP_REQUIREMENTS)
+        feast.mlflow.log_model(candidate.estimator, None, flavor="sklearn", name=name,
+                               serialization_format="cloudpickle", pip_requirements=PIP_REQUIREMENTS)
         uris[candidate.name] = mlflow.last_logged_model().model_uri
     return uris
 
 
-def _register(registry: R.Registry, feast: Any, found: list[training.Candidate], uris: dict[str, str]) -> dict[str, int]:
+def _register(
+    registry: R.Registry, feast: Any, found: list[training.Candidate], uris: dict[str, str],
+) -> dict[str, int]:
     """Register each logged model; Feast tags the version with its feature service; riskcore
     adds what serving needs (threshold, baseline, feature order)."""
     registered = {}

@@ -119,7 +119,9 @@ def yesterdays_rows(history: History, days: range) -> pd.DataFrame:
     return frame.assign(**flags, created=frame["event_timestamp"] + pd.Timedelta(minutes=30))
 
 
-def _per_day(history: History, index: np.ndarray, stamps: pd.DatetimeIndex, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+def _per_day(
+    history: History, index: np.ndarray, stamps: pd.DatetimeIndex, columns: dict[str, np.ndarray],
+) -> pd.DataFrame:
     n = len(history.driver_ids)
     return pd.DataFrame({
         "driver_id": np.tile(history.driver_ids, len(index)),
@@ -155,7 +157,8 @@ def hourly_today(history: History, seed: int) -> pd.DataFrame:
         "event_timestamp": np.tile(hours.values, n),
         F.CONV_RATE: np.clip(np.repeat(today[F.CONV_RATE], h) + rng.normal(0, 0.03, n * h), 0, 1).astype(np.float32),
         F.ACC_RATE: np.clip(np.repeat(today[F.ACC_RATE], h) * rng.lognormal(0, 0.05, n * h), 0, 1).astype(np.float32),
-        F.AVG_DAILY_TRIPS: np.rint(np.repeat(today[F.AVG_DAILY_TRIPS], h) * rng.lognormal(0, 0.05, n * h)).astype(np.int64),
+        F.AVG_DAILY_TRIPS: np.rint(np.repeat(today[F.AVG_DAILY_TRIPS], h)
+                                   * rng.lognormal(0, 0.05, n * h)).astype(np.int64),
     }).assign(event_timestamp=lambda f: pd.to_datetime(f["event_timestamp"], utc=True))
 
 

@@ -85,7 +85,9 @@ class ServedDaily:
         if model.registry.alias == alias:
             return model
         ref = replace(model.registry, alias=alias)
-        return replace(model, registry=ref) if isinstance(model, Model) else type(model)(model.estimator, model.threshold, ref)
+        if isinstance(model, Model):
+            return replace(model, registry=ref)
+        return type(model)(model.estimator, model.threshold, ref)
 
 
 def _stamp(path: Path) -> tuple[int, ...] | None:
