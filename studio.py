@@ -180,16 +180,22 @@ def show_decision(result: Decision) -> None:
         st.caption("This application was decided before: this is its original decision.")
     if result.log_problem:
         st.warning(f"Decided, but not logged: {result.log_problem}")
+    if result.model.registry or result.fallback:
+        shadow = (f" · challenger {result.shadow.model} {result.shadow.version} in shadow: "
+                  f"{result.shadow.score:.2f}, {result.shadow.decision}" if result.shadow else "")
+        st.caption(f"Served by {result.model.label}{shadow}" + (f" · {result.fallback}" if result.fallback else ""))
     t = result.timings
     cols = st.columns(4)
     cols[0].metric("retrieval", f"{t.retrieval_ms:.2f} ms", help="Feast online read, incl. on-demand features")
     cols[1].metric("featurization", f"{t.featurization_ms:.2f} ms", help="response → numpy vector, missing/stale policy")
     cols[2].metric("inference", f"{t.inference_ms:.2f} ms", help="score, decision, reasons")
-    cols[3].metric("model", f"{result.model.name} {result.model.version}", help=f"threshold {result.model.threshold}")
+    # The registered name is in the caption above; "daily-risk v3" would not fit a metric.
+    short = result.model.version if result.model.registry else f"{result.model.name} {result.model.version}"
+    cols[3].metric("model", short, help=f"{result.model.label}, threshold {result.model.threshold:g}")
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.altair_chart(charts.gauge(result.score, result.model.threshold), width="stretch")
-        st.markdown("**Contributions** (weight × value, from the intercept)")
+        st.markdown(f"**Contributions** (weight × value, from the intercept, in {result.model.units})")
         st.altair_chart(charts.waterfall(result.model, result.vector), width="stretch")
     with right:
         st.markdown("**Principal reasons**")

@@ -30,7 +30,7 @@ def live_decision(driver_id: int) -> None:
     except Exception as exc:  # noqa: BLE001 - shown as prose
         st.error(studio.friendly(exc))
         return
-    st.caption(f"Driver {driver_id} · daily model {result.model.version} · refreshed every 5 s")
+    st.caption(f"Driver {driver_id} · daily model {result.model.label} · refreshed every 5 s")
     if result.review:
         st.info("No usable activity yet for this driver: run a cadence tick or the batch job "
                 "and materialize (below or on the Batch jobs page).")

@@ -326,3 +326,26 @@ def test_an_unreadable_registry_never_stops_decisions(tmp_path: Path) -> None:
     serving = ServedDaily(paths).current()
     assert serving.champion.version == "v1" and serving.challenger is None
     assert serving.fallback and "could not be read" in serving.fallback
+
+
+def test_the_api_names_the_registered_version_that_decided(env: RiskStore) -> None:
+    from fastapi.testclient import TestClient
+
+    from riskcore.api import DecisionResponse, ScoreResponse, create_app
+
+    reg = registry.Registry(env.paths)
+    if "challenger" not in reg.aliases():
+        reg.set_challenger(max(v.version for v in reg.versions() if not v.linear))
+    aliases = reg.aliases()
+    driver = int(env.roster()["driver_id"].iloc[4])
+    with TestClient(create_app(env), base_url="http://127.0.0.1") as client:
+        decided = client.get(f"/daily/{driver}/decision").json()
+        scored = client.get(f"/daily/{driver}/score").json()
+        hand_set = client.get(f"/daily/{driver}/decision", params={"version": "v1"}).json()
+    DecisionResponse.model_validate(decided)
+    ScoreResponse.model_validate(scored)
+    assert decided["registry"]["version"] == aliases["champion"] and decided["registry"]["alias"] == "champion"
+    assert decided["served_by"] == f"daily-risk v{aliases['champion']} (registry, champion)"
+    assert decided["shadow"]["version"] == f"v{aliases['challenger']}" and decided["fallback"] is None
+    assert scored["registry"]["version"] == aliases["champion"]
+    assert (hand_set["version"], hand_set["registry"], hand_set["shadow"]) == ("v1", None, None)

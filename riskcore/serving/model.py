@@ -236,10 +236,11 @@ def versions(name: str) -> list[str]:
     return sorted(v for n, v in MODELS if n == name)
 
 
-def weights_table(name: str) -> pd.DataFrame:
-    """Every version of a model side by side: intercept, one weight per feature, threshold."""
+def weights_table(name: str, learned: Model | None = None) -> pd.DataFrame:
+    """Every hand-set version of a model side by side (intercept, one weight per feature,
+    threshold), and a learned model beside them (its weights are in log-odds)."""
     frame = pd.DataFrame({"feature": ["intercept", *get_model(name).features, "threshold"]})
-    for version in versions(name):
-        model = get_model(name, version)
-        frame[version] = [model.intercept, *model.weights, model.threshold]
+    for model in [*(get_model(name, v) for v in versions(name)), *([learned] if learned else [])]:
+        column = model.version if model.registry is None else f"{model.name} {model.version} (log-odds)"
+        frame[column] = [model.intercept, *model.weights, model.threshold]
     return frame
