@@ -349,3 +349,15 @@ def test_the_api_names_the_registered_version_that_decided(env: RiskStore) -> No
     assert decided["shadow"]["version"] == f"v{aliases['challenger']}" and decided["fallback"] is None
     assert scored["registry"]["version"] == aliases["champion"]
     assert (hand_set["version"], hand_set["registry"], hand_set["shadow"]) == ("v1", None, None)
+
+
+def test_lost_outcomes_are_named_by_status_and_rebuilt_exactly_by_repair(own_world: RiskStore) -> None:
+    store = own_world
+    before = outcomes.matured(store.paths, datetime.now(timezone.utc))
+    for part in parts(store.paths.outcomes_dir):
+        part.unlink()
+    assert any("driver_outcomes" in p for p in store.status(deep=False).problems)
+    assert "history and matured outcomes" in demo_world.repair(store)
+    after = outcomes.matured(store.paths, datetime.now(timezone.utc))
+    pd.testing.assert_frame_equal(after, before)
+    assert store.status().problems == ()

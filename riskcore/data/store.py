@@ -325,13 +325,15 @@ class RiskStore:
                 " `riskcore reset` and bootstrap again"
             )
 
-    def mark_ready(self, drivers: int, seed: int) -> None:
+    def mark_ready(self, drivers: int, seed: int, world_at: datetime | None = None) -> None:
         """The last step of a bootstrap (atomic, so a killed bootstrap never looks complete).
-        It records how the world was seeded, so a repair can regenerate seeded data, and which
+        It records how the world was seeded (and the time its history ends, ``world_at``), so a
+        repair can regenerate seeded data exactly, and which
         PII key made the tokens, so a process with another key refuses to run."""
         key = settings.pii_key(self.paths.root)
         temp = self.paths.root / f".{self.paths.ready_marker.name}.tmp"
-        temp.write_text(json.dumps({"at": utc_now().isoformat(), "drivers": drivers, "seed": seed,
+        world = {"world_at": world_at.isoformat()} if world_at else {}
+        temp.write_text(json.dumps({"at": utc_now().isoformat(), **world, "drivers": drivers, "seed": seed,
                                     "pii_key_fingerprint": key.fingerprint, "pii_key_source": key.source}))
         os.replace(temp, self.paths.ready_marker)
 

@@ -12,7 +12,8 @@ serves again.
 MLflow traps avoided here: a ``sqlite:`` store needs ``alembic`` (a dependency of this project;
 without it Feast says "mlflow is not installed"); sklearn models are logged with
 ``serialization_format="cloudpickle"`` (the default, skops, is not installed) and explicit pip
-requirements, so nothing inspects or fetches an environment; MLflow's telemetry is off.
+requirements, so nothing inspects or fetches an environment; MLflow's telemetry is off (it would
+try to reach the internet).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ _URIS = threading.Lock()
 
 def _mlflow() -> Any:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in server logs
     import mlflow
 
     return mlflow
