@@ -291,6 +291,12 @@ def test_training_with_no_matured_outcomes_is_a_clear_error(
     code, payload, err = run_cli(capsys, "train")
     assert code == 2 and payload is None
     assert err.startswith("error: outcomes: no matured outcomes") and err.count("\n") == 1
+    for bad in (["--seed", "-1"], ["--seed", "x"], ["--seed", str(2**32)]):
+        code, _, err = run_cli(capsys, "train", *bad)
+        assert code == 2 and err.startswith("error:") and err.count("\n") == 1, (bad, err)
+    for bad in (["promote", "x"], ["list", "3"], ["rollback", "2"], ["retire"]):
+        code, _, err = run_cli(capsys, "models", *bad)
+        assert code == 2 and err.startswith("error:") and err.count("\n") == 1, (bad, err)
     assert snapshot(root) == before and not store.paths.mlflow_db.exists()
 
 

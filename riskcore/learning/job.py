@@ -26,6 +26,7 @@ from riskcore.learning import registry as R
 from riskcore.learning import training
 from riskcore.serving import features as F
 from riskcore.settings import DEFAULT_SEED
+from riskcore.validation import InvalidInput
 
 # What a logged model needs to be loaded again, stated (MLflow would otherwise inspect the
 # environment to guess it).
@@ -53,6 +54,8 @@ def train(store: RiskStore, seed: int = DEFAULT_SEED, progress: Progress | None 
     """Train, log, register and assign roles; recorded in the job history."""
     step = progress or (lambda *_: None)
     started = time.perf_counter()
+    if not 0 <= seed < 2**32:
+        raise InvalidInput("seed", "expected 0 to 4294967295")
     store.require_ready()
     training.entity_rows(store, utc_now())  # no matured outcomes: a clear error before anything is written
     with recorded(Ledger(store.paths.ledger_db), "train") as out:
