@@ -101,9 +101,18 @@ def entity_rows(store: RiskStore, as_of: datetime) -> pd.DataFrame:
         raise InvalidInput("outcomes", f"no matured outcomes as of {as_of:%Y-%m-%d %H:%M} UTC: an outcome is known "
                            f"{outcomes.HORIZON_DAYS + outcomes.MATURITY_DAYS} days after its decision; "
                            "run `riskcore bootstrap` for a world with history")
-    if rows[F.LABEL].nunique() < 2:
-        raise InvalidInput("outcomes", f"all {len(rows)} matured outcomes have the same label: nothing to learn from")
+    _learnable(rows)
     return rows
+
+
+def _learnable(rows: pd.DataFrame) -> None:
+    """Both outcomes among the older decisions (what the models fit), and a newer one to test on."""
+    if rows["event_timestamp"].nunique() < 2:
+        raise InvalidInput("outcomes", "the matured outcomes span a single decision time: no future to hold out")
+    older = rows[rows["event_timestamp"] <= _split_time(rows["event_timestamp"])]
+    if older[F.LABEL].nunique() < 2:
+        raise InvalidInput("outcomes", f"the {len(older)} older decisions all have the same outcome: nothing to "
+                                       "learn from (bootstrap more drivers)")
 
 
 def build(store: RiskStore, as_of: datetime | None = None, feast: Any = None) -> TrainingSet:
@@ -116,10 +125,8 @@ def build(store: RiskStore, as_of: datetime | None = None, feast: Any = None) ->
     naive = store.historical(rows.assign(event_timestamp=pd.Timestamp(as_of)), service)
     naive = naive.assign(event_timestamp=rows["event_timestamp"].to_numpy())
     complete = point_in_time[list(FEATURES)].notna().all(axis=1) & naive[list(FEATURES)].notna().all(axis=1)
-    times = point_in_time.loc[complete, "event_timestamp"]
-    if times.nunique() < 2:
-        raise InvalidInput("outcomes", "the matured outcomes span a single decision time: no future to hold out")
-    split_at = _split_time(times)
+    _learnable(point_in_time[complete])
+    split_at = _split_time(point_in_time.loc[complete, "event_timestamp"])
     return TrainingSet(point_in_time[complete].reset_index(drop=True), naive[complete].reset_index(drop=True),
                        as_of, split_at, int((~complete).sum()))
 
