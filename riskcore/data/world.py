@@ -98,7 +98,7 @@ def bootstrap(
     mat = jobs.materialize(store, progress=lambda d, n, view: step(3, total, f"materializing {view} ({d}/{n})"))
     step(4, total, "scoring every driver")
     scored = jobs.score_all(store)
-    store.mark_ready(drivers, seed)
+    store.mark_ready(drivers, seed, now)
     step(total, total, "ready")
     return [day, batch, mat, scored]
 
@@ -173,7 +173,7 @@ def rebuild_sources(store: RiskStore, info: dict[str, Any]) -> list[str]:
         rebuilt.append(f"launched states ({len(events)} launch events from the ledger)")
     ids = store.roster()["driver_id"].to_numpy(np.int64)
     if store.paths.outcomes_dir.name in empty:
-        at = datetime.fromisoformat(info["at"]) if "at" in info else now
+        at = datetime.fromisoformat(info.get("world_at") or info.get("at") or now.isoformat())
         with store.writing():
             outcomes.write_history(store.paths, outcomes.simulate(ids, at, info["seed"]))
         rebuilt.append("history and matured outcomes (the seeded simulation)")
