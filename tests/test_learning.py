@@ -22,7 +22,7 @@ from riskcore import settings
 from riskcore.data import jobs
 from riskcore.data import world as demo_world
 from riskcore.data.ledger import Ledger
-from riskcore.data.store import DAILY_SERVICE, RiskStore, parts
+from riskcore.data.store import DAILY_SERVICE, OUTCOMES_SCHEMA, RiskStore, parts, write_part
 from riskcore.learning import job, outcomes, registry, training
 from riskcore.serving import features as F
 from riskcore.serving.decisions import Decisions
@@ -297,6 +297,14 @@ def test_training_with_no_matured_outcomes_is_a_clear_error(
     for bad in (["promote", "x"], ["list", "3"], ["rollback", "2"], ["retire"]):
         code, _, err = run_cli(capsys, "models", *bad)
         assert code == 2 and err.startswith("error:") and err.count("\n") == 1, (bad, err)
+    assert snapshot(root) == before and not store.paths.mlflow_db.exists()
+
+    # Outcomes that are all alike (a one-driver world): nothing to learn, said before anything is written.
+    write_part(store.paths.outcomes_dir, earliest.assign(created=earliest["event_timestamp"], **{F.LABEL: 0}),
+               OUTCOMES_SCHEMA)
+    before = snapshot(root)
+    code, _, err = run_cli(capsys, "train")
+    assert code == 2 and "all have the same outcome" in err and err.count("\n") == 1
     assert snapshot(root) == before and not store.paths.mlflow_db.exists()
 
 
