@@ -255,6 +255,14 @@ def test_shadow_scores_are_logged_beside_the_champion(env: RiskStore) -> None:
     result = jobs.score_all(env)
     batch = ledger.shadow(10_000)
     assert len(batch) == before + 1 + DRIVERS - result.detail["decisions"].get("Review", 0)
+    champion = reg.aliases()["champion"]
+    scored = ledger.latest_scores().dropna(subset=["score"]).merge(
+        batch[batch["run_id"].notna()].drop_duplicates("driver_id"), on="driver_id")
+    assert set(scored["version"]) == {f"daily-risk v{champion}"}
+    np.testing.assert_allclose(scored["score"], scored["champion_score"], atol=1e-12)
+    latest = jobs.latest_daily_features(env, scored["driver_id"].to_numpy(), datetime.now(timezone.utc))
+    want = _estimator(env, champion).predict_proba(latest[list(F.DAILY_FEATURES)].to_numpy(np.float64))[:, 1]
+    np.testing.assert_allclose(scored["score"], want, atol=1e-9)  # batch scoring is the champion
 
 
 def test_no_challenger_means_no_shadow(env: RiskStore) -> None:
