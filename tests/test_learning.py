@@ -383,3 +383,11 @@ def test_lost_outcomes_are_named_by_status_and_rebuilt_exactly_by_repair(own_wor
     after = outcomes.matured(store.paths, datetime.now(timezone.utc))
     pd.testing.assert_frame_equal(after, before)
     assert store.status().problems == ()
+
+
+def test_mlflow_telemetry_is_off_wherever_the_registry_is_used() -> None:
+    """MLflow 3 sends usage telemetry unless told not to; this machine (and a stage) has no
+    internet, and a risk team's may forbid it."""
+    from mlflow.telemetry.utils import is_telemetry_disabled
+
+    assert is_telemetry_disabled()

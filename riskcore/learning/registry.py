@@ -66,9 +66,13 @@ def feast_mlflow_settings(paths: Paths) -> dict[str, Any]:
 _URIS = threading.Lock()
 
 
+# Set on import, before anything (this module or Feast's integration) imports MLflow: its
+# telemetry would try to reach the internet; its artifact progress bars fill server logs.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def _mlflow() -> Any:
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in server logs
     import mlflow
 
     return mlflow
