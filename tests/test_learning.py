@@ -387,7 +387,8 @@ def test_lost_outcomes_are_named_by_status_and_rebuilt_exactly_by_repair(own_wor
 
 def test_mlflow_telemetry_is_off_wherever_the_registry_is_used() -> None:
     """MLflow 3 sends usage telemetry unless told not to; this machine (and a stage) has no
-    internet, and a risk team's may forbid it."""
-    from mlflow.telemetry.utils import is_telemetry_disabled
+    internet, and a risk team's may forbid it. (MLflow's own check also says "off" under
+    pytest or CI whatever riskcore does, so the setting itself is what is checked.)"""
+    from mlflow.environment_variables import MLFLOW_DISABLE_TELEMETRY
 
-    assert is_telemetry_disabled()
+    assert registry.MODEL_NAME and MLFLOW_DISABLE_TELEMETRY.get() is True
