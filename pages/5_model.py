@@ -20,7 +20,8 @@ serving = svc.decisions.served.current()
 daily_champion = serving.champion if serving.champion.registry else None
 
 st.subheader("Weights")
-cols = st.columns(2)
+# Side by side, unless a learned champion's column makes the daily table too wide for half a screen.
+cols = st.columns(2) if daily_champion is None else [st.container(), st.container()]
 for col, name in zip(cols, ("onboarding", "daily")):
     with col:
         st.markdown(f"**{name}**")
