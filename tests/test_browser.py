@@ -178,9 +178,13 @@ def test_train_a_model_build_train_compare_and_roll_back(page: Page, server: str
     assert_clean(page)
     for width, height in ((1280, 720), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
+        page.reload()  # laid out for this width from the start (a phone opens with the sidebar shut)
         settle(page)
+        expect(page.get_by_text("Naive join, future AUC")).to_be_attached()
         shot(page, f"training-{width}x{height}")
     page.set_viewport_size({"width": 1600, "height": 2400})
+    page.reload()
+    settle(page)
     page.get_by_role("button", name="Roll back the champion").click()
     settle(page)
     expect(page.get_by_text("hand-set: the registry has no champion")).to_be_visible()
