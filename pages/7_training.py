@@ -135,7 +135,8 @@ else:
     studio.table(pd.DataFrame([{"version": f"v{v.version}", "roles": ", ".join(v.aliases), "kind": v.kind,
                                 "future AUC": v.holdout_auc, "threshold": v.threshold,
                                 "feature service": v.feature_service, "registered": f"{v.created:%Y-%m-%d %H:%M}"}
-                               for v in versions]))
+                               for v in versions]),
+                 column_config={"roles": st.column_config.TextColumn(width="medium")})
     if studio.presenter_controls():
         linear = [v.version for v in versions if v.linear and "champion" not in v.aliases]
         left, right = st.columns(2)

@@ -138,9 +138,11 @@ def shadow(frame: pd.DataFrame, threshold: float) -> alt.LayerChart:
     decided alike. The rule is the champion's threshold."""
     data = frame.assign(agree=np.where(frame["champion_decision"] == frame["challenger_decision"],
                                        "same decision", "different decision"))
+    # Learned scores are probabilities of a rare event: zoom to where they are, threshold included.
+    top = min(1.0, 1.15 * max(threshold, float(frame["champion_score"].max()), float(frame["challenger_score"].max())))
     points = alt.Chart(data).mark_circle(size=90, opacity=0.75).encode(
-        x=alt.X("champion_score:Q", title="champion score", scale=alt.Scale(domain=[0, 1])),
-        y=alt.Y("challenger_score:Q", title="challenger score (shadow)", scale=alt.Scale(domain=[0, 1])),
+        x=alt.X("champion_score:Q", title="champion score", scale=alt.Scale(domain=[0, top])),
+        y=alt.Y("challenger_score:Q", title="challenger score (shadow)", scale=alt.Scale(domain=[0, top])),
         color=alt.Color("agree:N", scale=alt.Scale(domain=["same decision", "different decision"],
                                                    range=[APPROVED_COLOUR, DECLINED_COLOUR]),
                         legend=alt.Legend(orient="bottom", title=None)),
