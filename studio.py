@@ -36,12 +36,14 @@ PAGES = (
     ("pages/3_online_features.py", "Online features", ":material/database:"),
     ("pages/4_batch_jobs.py", "Batch jobs", ":material/schedule:"),
     ("pages/5_model.py", "Model", ":material/functions:"),
+    ("pages/7_training.py", "Train a model", ":material/model_training:"),
     ("pages/6_talk_track.py", "Talk track", ":material/campaign:"),
     ("pages/9_join.py", "Join (audience)", ":material/smartphone:"),
 )
 CADENCE_SECONDS = 20
 RESET_JOB = "reset demo"
 BAD_DAY_JOB = "bad day"
+TRAIN_JOB = "train"
 ONBOARD_FORM = "onboard.form"
 # Narrower than Streamlit's default, so a projector's 1280 or 1024 pixels go to the content.
 SIDEBAR_PIXELS = 232
@@ -77,6 +79,7 @@ def replay_interrupted_signups() -> None:
     svc = services()
     try:
         svc.store.warm()
+        svc.decisions.served.current()  # load the champion once, not under the first decision
         svc.decisions.signups.replay()
     except Exception:  # noqa: BLE001 - status names what is left; repair fixes it
         return
@@ -170,6 +173,10 @@ def run_point(svc: Services, number: int) -> None:
         state["driver_home.driver"], state["driver_home.before"] = driver, before
         start_job(svc, BAD_DAY_JOB, lambda progress: jobs.cadence_tick(svc.store, progress=progress,
                                                                         risky_ids=[driver]))
+    elif point.scenario == "leak" and not svc.store.paths.mlflow_db.exists():
+        from riskcore.learning import job as learning  # scikit-learn: imported when first needed
+
+        start_job(svc, TRAIN_JOB, lambda progress: learning.train(svc.store, progress=progress))
     elif point.scenario == "launch_state":
         chosen, result = scenarios.decline_for_unlaunched_state(svc.decisions)
         remember_applicant(applicant_values(chosen), fill_form=True)
@@ -314,10 +321,18 @@ def banner(result: Decision, size: str = "###") -> None:
 def timings_line(result: Decision) -> None:
     """Model and the three timed stages on one line that wraps instead of truncating."""
     t = result.timings
-    st.markdown(f"**{result.model.name} {result.model.version}** · retrieval **{t.retrieval_ms:.2f} ms** · "
+    st.markdown(f"**{result.model.label}** · retrieval **{t.retrieval_ms:.2f} ms** · "
                 f"featurization **{t.featurization_ms:.2f} ms** · inference **{t.inference_ms:.2f} ms**",
                 help="retrieval: Feast online read incl. on-demand features · featurization: response → numpy "
                      "vector and the missing/stale policy · inference: score, decision, reasons")
+
+
+def served_caption(result: Decision) -> None:
+    """Which registered model served (or why the hand-set one did), and the challenger's score."""
+    if result.model.registry or result.fallback:
+        shadow = (f" · challenger {result.shadow.model} {result.shadow.version} in shadow: "
+                  f"{result.shadow.score:.2f}, {result.shadow.decision}" if result.shadow else "")
+        st.caption(f"Served by {result.model.label}{shadow}" + (f" · {result.fallback}" if result.fallback else ""))
 
 
 def reasons_list(result: Decision) -> None:
@@ -340,6 +355,7 @@ def show_decision(result: Decision) -> None:
         st.caption("This application was decided before: this is its original decision.")
     if result.log_problem:
         st.warning(f"Decided, but not logged: {result.log_problem}")
+    served_caption(result)
     timings_line(result)
     st.altair_chart(charts.gauge(result.score, result.model.threshold), width="stretch")
     vector_code(result)
@@ -348,7 +364,7 @@ def show_decision(result: Decision) -> None:
         st.markdown("**Principal reasons**")
         reasons_list(result)
     with right:
-        st.markdown("**Contributions** (weight × value)")
+        st.markdown(f"**Contributions** (weight × value, in {result.model.units})")
         st.altair_chart(charts.waterfall(result.model, result.vector), width="stretch")
 
 

@@ -113,6 +113,20 @@ launched_states_push = PushSource(
     batch_source=launched_states_source,
     description="Launching or retiring a state is a push: the model sees it on the next request.",
 )
+# Labels are not features: a model learns from them, nothing serves them. They are registered as
+# a source (so `feast ui` and the registry show where training rows come from) and read as the
+# entity rows of `get_historical_features`, joined point-in-time with the `daily` service.
+driver_outcomes_source = FileSource(
+    name="driver_outcomes",
+    path=str(_paths.outcomes_dir),
+    file_format=ParquetFormat(),
+    timestamp_field="event_timestamp",
+    created_timestamp_column="created",
+    description="Matured outcomes of past daily decisions: per driver and decision time, whether an "
+    "incident followed within the horizon. `created` is when the outcome matured (became known).",
+    tags={"team": "risk", "producer": "riskcore.learning.outcomes", "kind": "labels"},
+    owner=OWNER,
+)
 onboarding_request = RequestSource(
     name="onboarding_request",
     schema=[

@@ -38,6 +38,7 @@ def live_decision(driver_id: int) -> None:
         st.caption(f"Before the bad day: **{studio.headline(before)}**")
     studio.banner(result)
     st.caption(f"Driver {driver_id} · refreshed every few seconds from the online store")
+    studio.served_caption(result)
     studio.timings_line(result)
     left, right = st.columns([3, 2], gap="medium")
     with left:

@@ -12,9 +12,12 @@ from riskcore.validation import OnboardingApplication, normalise_state
 svc = studio.page(
     __file__, "Model",
     "A model is data: weights, an intercept, a threshold and a version. v0 is the original demo's "
-    "model with its bugs; v1 is served.",
+    "model with its bugs; v1 is the hand-set model that serves until a model learned on the "
+    "*Train a model* page is the registry's champion.",
 )
 ledger = Ledger(svc.store.paths.ledger_db)
+serving = svc.decisions.served.current()
+daily_champion = serving.champion if serving.champion.registry else None
 
 st.subheader("What if the business launches a new state?")
 st.markdown("The onboarding model has an `is_valid_state` feature. Launching a state is a product "
@@ -60,20 +63,23 @@ if studio.presenter_controls():
             studio.banner(result)
 
 st.subheader("Weights")
-cols = st.columns(2)
+# Side by side, unless a learned champion's column makes the daily table too wide for half a screen.
+cols = st.columns(2) if daily_champion is None else [st.container(), st.container()]
 for col, name in zip(cols, ("onboarding", "daily")):
     with col:
         st.markdown(f"**{name}**")
-        studio.table(weights_table(name), static=True)
+        studio.table(weights_table(name, daily_champion if name == "daily" else None), static=True)
         for version in versions(name):
             st.caption(f"{version}: {get_model(name, version).description}")
+        if name == "daily":
+            st.caption(f"Daily decisions are served by **{serving.champion.label}**.")
 
 st.subheader("Approval rate vs threshold (daily model, latest batch scores)")
 scores = ledger.latest_scores()
 if scores.empty or scores["score"].isna().all():
     st.info("No batch scores yet: run *Batch-score all drivers* on the Batch jobs page.")
 else:
-    threshold = st.slider("Threshold", 0.0, 1.0, get_model("daily").threshold, 0.01, key="model.threshold")
+    threshold = st.slider("Threshold", 0.0, 1.0, serving.champion.threshold, 0.01, key="model.threshold")
     curve = insights.approval_curve(scores["score"].to_numpy(dtype=float))
     rate = insights.approval_rate(scores["score"].to_numpy(dtype=float), threshold)
     left, right = st.columns(2)

@@ -72,9 +72,28 @@ class FeaturesResponse(BaseModel):
     timings_ms: Timings
 
 
+class RegistryVersion(BaseModel):
+    name: str = Field(description="registered model name in the MLflow registry")
+    version: int = Field(description="registered version number")
+    alias: str | None = Field(description="the alias it served under: champion (or challenger)")
+    run_id: str = Field(description="the MLflow run that trained it")
+    kind: str
+
+
+class ShadowScore(BaseModel):
+    model: str
+    version: str
+    score: float
+    decision: str
+    agrees: bool = Field(description="whether the challenger would have decided the same")
+
+
 class ScoreResponse(FeaturesResponse):
     model: str
     version: str
+    served_by: str = Field(description='e.g. "daily-risk v3 (registry, champion)" or "daily v1 (hand-set)"')
+    registry: RegistryVersion | None = Field(description="the registered model version that scored, if any")
+    fallback: str | None = Field(description="why a hand-set model served by default (no champion registered)")
     vector: list[float]
     score: float | None
     contributions: dict[str, float]
@@ -88,6 +107,7 @@ class DecisionResponse(ScoreResponse):
     replayed: bool = Field(description="a retry of an application already decided: its original answer")
     logged: bool = Field(description="whether the decision log took this decision")
     log_problem: str | None
+    shadow: ShadowScore | None = Field(description="the challenger's score on the same vector (logged, not acted on)")
 
 
 class Health(BaseModel):
@@ -180,6 +200,8 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
             # A store that cannot be read or written yet still gets a server: /health says why.
             with suppress(StoreNotReady, StoreNotWritable, LedgerOutdated, settings.PiiKeyMissing):
                 store.warm()
+                # The champion is loaded now (MLflow's import costs seconds), not by a request.
+                decisions.served.current()
                 # Signups a killed server committed but did not copy to the feature store.
                 decisions.signups.replay()
         # Everything loaded so far (Feast, pandas, the registry) lives as long as the server:
@@ -241,7 +263,7 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
         )
         return decisions.onboard(application, version=body.version, record=record)
 
-    def daily(driver_id: str, version: str, record: bool) -> Decision:
+    def daily(driver_id: str, version: str | None, record: bool) -> Decision:
         store.require_ready()
         return decisions.daily(driver_id, version=version, record=record)
 
@@ -276,17 +298,18 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
         return _respond(DecisionResponse, onboarding(body, record=True))
 
     @app.get("/daily/{driver_id}/features", response_model=FeaturesResponse, tags=["daily"])
-    def daily_features(driver_id: str, version: Version = DEFAULT_VERSION) -> Any:
-        """A driver's daily-model features from the online store."""
+    def daily_features(driver_id: str, version: Version | None = None) -> Any:
+        """A driver's daily-model features from the online store. Without ``version`` the served
+        model decides: the registry's champion, or the hand-set v1 while none is registered."""
         return _respond(FeaturesResponse, daily(driver_id, version, record=False))
 
     @app.get("/daily/{driver_id}/score", response_model=ScoreResponse, tags=["daily"])
-    def daily_score(driver_id: str, version: Version = DEFAULT_VERSION) -> Any:
+    def daily_score(driver_id: str, version: Version | None = None) -> Any:
         """A driver's daily score (not logged)."""
         return _respond(ScoreResponse, daily(driver_id, version, record=False))
 
     @app.get("/daily/{driver_id}/decision", response_model=DecisionResponse, tags=["daily"])
-    def daily_decision(driver_id: str, version: Version = DEFAULT_VERSION) -> Any:
+    def daily_decision(driver_id: str, version: Version | None = None) -> Any:
         """A driver's daily decision (logged; if the log cannot be written the decision still
         comes back, with ``logged: false`` and why)."""
         return _respond(DecisionResponse, daily(driver_id, version, record=True))

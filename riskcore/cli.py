@@ -64,8 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=settings.DEFAULT_SEED)
     command("batch-job", "compute yesterday's stats and flags for every driver")
     command("materialize", "incremental materialization into the online store")
-    score = command("score", "batch-score every driver with the daily model")
-    score.add_argument("--version", choices=VERSIONS, default=DEFAULT_VERSION)
+    score = command("score", "batch-score every driver with the daily model (the registry's champion)")
+    score.add_argument("--version", choices=VERSIONS, default=None,
+                       help="a hand-set model instead of the served one (the champion, else v1)")
     tick = command("tick", "one cadence tick: simulate day, batch job, materialize, score")
     tick.add_argument("--seed", type=int, default=settings.DEFAULT_SEED)
 
@@ -82,7 +83,14 @@ def _parser() -> argparse.ArgumentParser:
     onboard.add_argument("--date", default=None, help="with --what-if: score as of this date (YYYY-MM-DD)")
     daily = command("daily", "the daily decision for a driver")
     daily.add_argument("--driver-id", required=True)
-    daily.add_argument("--version", choices=VERSIONS, default=DEFAULT_VERSION)
+    daily.add_argument("--version", choices=VERSIONS, default=None,
+                       help="a hand-set model instead of the served one (the champion, else v1)")
+    train = command("train", "train the daily model from the feature store and register it (MLflow)")
+    train.add_argument("--seed", type=int, default=settings.DEFAULT_SEED)
+    models = command("models", "registered daily models: list them, promote one to champion, roll back")
+    models.add_argument("action", nargs="?", choices=["list", "promote", "rollback"], default="list")
+    models.add_argument("version", nargs="?", type=int,
+                        help="with promote: the version to make champion (default: the challenger)")
 
     states = command("states", "list, launch or retire states")
     states.add_argument("action", nargs="?", choices=["list", "launch", "retire"], default="list")
@@ -110,7 +118,7 @@ def _decision_text(d: Decision) -> str:
     label = d.decision.upper() + ("  (what-if: not recorded as a driver)" if d.what_if else "")
     lines = [
         f"{label}  score={'n/a' if d.score is None else f'{d.score:.4f}'}"
-        f"  model={d.model.name} {d.model.version}  threshold={d.model.threshold}",
+        f"  model={d.model.label}  threshold={d.model.threshold}",
         f"subject: {d.subject}" + (f"  driver_id: {d.driver_id}" if d.driver_id else ""),
         "vector:  " + ", ".join(f"{f}={v:g}" for f, v in zip(d.model.features, d.vector)),
     ]
@@ -123,6 +131,11 @@ def _decision_text(d: Decision) -> str:
     t = d.timings
     lines.append(f"timings: retrieval {t.retrieval_ms:.3f} ms, featurization "
                  f"{t.featurization_ms:.3f} ms, inference {t.inference_ms:.3f} ms")
+    if d.fallback:
+        lines.append(f"note:    {d.fallback}")
+    if d.shadow:
+        lines.append(f"shadow:  {d.shadow.model} {d.shadow.version} scored {d.shadow.score:.4f} → "
+                     f"{d.shadow.decision} (logged, not acted on)")
     if d.log_problem:
         lines.append(f"warning: not logged: {d.log_problem}")
     return "\n".join(lines)
@@ -192,6 +205,13 @@ def _run(args: argparse.Namespace) -> tuple[Any, str]:
     if command == "daily":
         d = Decisions(store).daily(args.driver_id, version=args.version)
         return d.as_dict(), _decision_text(d)
+    if command == "train":
+        from riskcore.learning import job
+
+        report = job.train(store, seed=args.seed, progress=_progress)
+        return report.as_dict(), _training_text(report)
+    if command == "models":
+        return _models(store, args.action, args.version)
     if command == "states":
         if args.action != "list":
             if not args.state:
@@ -215,6 +235,47 @@ def _run(args: argparse.Namespace) -> tuple[Any, str]:
         world.reset(store)
         return {"reset": str(store.paths.root)}, f"reset {store.paths.root}"
     raise AssertionError(command)
+
+
+def _models(store: Any, action: str, version: int | None) -> tuple[Any, str]:
+    from riskcore.learning.registry import Registry
+
+    registry = Registry(store.paths)
+    if action == "promote":
+        promoted = registry.promote(version)
+        done = f"version {promoted.version} ({promoted.kind}) is the champion; daily decisions use it now"
+    elif action == "rollback":
+        if version is not None:
+            raise InvalidInput("version", "rollback takes no version: it returns to the previous champion")
+        back = registry.rollback()
+        done = (f"rolled back: version {back.version} is the champion again" if back
+                else "rolled back: no champion, the hand-set v1 serves")
+    else:
+        if version is not None:
+            raise InvalidInput("version", "list takes no version")
+        done = ""
+    versions = registry.versions()
+    lines = [done] if done else []
+    lines += [f"v{v.version}  {v.kind:<20} {v.join:<22} holdout AUC {v.holdout_auc:.3f}  threshold {v.threshold:.2f}"
+              f"  {', '.join(v.aliases)}" for v in versions]
+    if not versions:
+        lines.append("no registered models yet: run `riskcore train` (the hand-set v1 serves)")
+    payload = {"done": done or None, "aliases": registry.aliases(), "versions": [v.as_dict() for v in versions]}
+    return payload, "\n".join(lines)
+
+
+def _training_text(report: Any) -> str:
+    s = report.summary
+    lines = [f"training set: {s['rows']:,} decisions ({s['train_rows']:,} before {s['split_at'][:10]}, "
+             f"{s['holdout_rows']:,} after: the future holdout), incident rate {s['label_rate']:.1%}",
+             f"{'model':<28}{'train AUC':>10}{'offline AUC':>13}{'future AUC':>12}{'threshold':>11}{'approved':>10}"]
+    for row in report.comparison.itertuples():
+        lines.append(f"{row.model:<28}{row.train_auc:>10.3f}{row.offline_auc:>13.3f}{row.holdout_auc:>12.3f}"
+                     f"{row.threshold:>11.2f}{row.approval_rate:>10.1%}")
+    lines.append("registered: " + ", ".join(f"{name} → v{v}" for name, v in report.registered.items()))
+    lines.append("aliases: " + ", ".join(f"{alias} = v{v}" for alias, v in sorted(report.aliases.items())))
+    lines.append(f"MLflow run {report.run_id} ({report.seconds:.1f} s)")
+    return "\n".join(lines)
 
 
 def _job_text(result: Any) -> str:

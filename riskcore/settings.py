@@ -70,6 +70,24 @@ class Paths:
         return self.root / "launched_states"
 
     @property
+    def outcomes_dir(self) -> Path:
+        """Matured outcomes of past decisions (the labels a model learns from)."""
+        return self.root / "driver_outcomes"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        """The model registry: MLflow tracking and registry (SQLite) plus its artifacts."""
+        return self.root / "mlflow"
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.mlflow_dir / "mlflow.db"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.mlflow_dir / "artifacts"
+
+    @property
     def ledger_db(self) -> Path:
         return self.root / "ledger.db"
 
@@ -97,7 +115,7 @@ class Paths:
         return self.root / "quarantine"
 
     def source_dirs(self) -> tuple[Path, ...]:
-        return (self.hourly_dir, self.yesterdays_dir, self.signups_dir, self.states_dir)
+        return (self.hourly_dir, self.yesterdays_dir, self.signups_dir, self.states_dir, self.outcomes_dir)
 
 
 # Set while riskcore loads the feature definitions for a given store (per thread, unlike the

@@ -23,6 +23,7 @@ import pytest
 
 from riskcore import settings
 from riskcore.data.ledger import Ledger
+from riskcore.learning.registry import Registry
 from riskcore.stage import audience, presenter
 from riskcore.stage.talk import TEACHING_POINTS
 from tests.servers import free_port, wait_for_http
@@ -34,11 +35,12 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 KEY = "k7dp-x3mr-9wfa"
 # Page links read "<icon ligature><label>": match the label at the end.
 NAV = [re.compile(rf"{re.escape(label)}$") for label in
-       ("Home", "Onboard a driver", "Driver home", "Online features", "Batch jobs", "Model", "Talk track",
-        "Join (audience)")]
+       ("Home", "Onboard a driver", "Driver home", "Online features", "Batch jobs", "Model", "Train a model",
+        "Talk track", "Join (audience)")]
 PAGES = {"": "Driver Risk Studio", "onboarding": "Onboard a driver", "driver_home": "Driver home",
          "online_features": "Online features", "batch_jobs": "Batch jobs & materialization",
-         "model": "Model", "talk_track": "Talk track", "join": "Join the demo"}
+         "model": "Model", "training": "Train a model", "talk_track": "Talk track",
+         "join": "Join the demo"}
 PROJECTOR = {"width": 1280, "height": 720}
 SIZES = {"1280x720": PROJECTOR, "1024x768": {"width": 1024, "height": 768}, "390x844": {"width": 390, "height": 844}}
 
@@ -198,6 +200,11 @@ def test_each_talk_track_point_lands_with_its_result_on_screen(page: Page, serve
         in_viewport(page, page.get_by_role("button", name=re.compile(r"^Launch [A-Z]{2}$")))
     elif point.scenario == "registry":
         in_viewport(page, page.get_by_role("tab", name="Feature views"))
+    elif point.scenario == "leak":  # trains first (no model yet), then the comparison is at the top
+        naive = page.get_by_text("Naive join, future AUC")
+        expect(naive).to_be_visible(timeout=120_000)
+        in_viewport(page, naive)
+        Registry(settings.Paths(data_dir)).rollback()  # the hand-set v1 serves the tests that follow
     assert_clean(page)
     shot(page, f"talk-point-{number}-1280x720")
 
@@ -281,3 +288,22 @@ def test_online_vs_offline_comparison(page: Page, server: str):
     settle(page)
     assert_clean(page)
     shot(page, "online_features-compare-1280x720")
+
+
+def test_train_a_model_build_train_compare_and_roll_back(page: Page, server: str):
+    """Runs last: it registers a champion in this server's world, and rolls it back at the end."""
+    go(page, "Train a model")
+    expect(page.get_by_text("hand-set: the registry has no champion")).to_be_visible()
+    page.get_by_role("button", name="Build the training set").click()
+    expect(page.get_by_text("How each join sees the same rows")).to_be_visible(timeout=90_000)
+    page.get_by_role("button", name="Train and register").click()
+    expect(page.get_by_text(re.compile(r"^Trained in [\d.]+ s"))).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Naive join, future AUC")).to_be_visible()  # the page reran by itself
+    settle(page)
+    expect(page.get_by_text("registered in MLflow")).to_be_visible()
+    assert_clean(page)
+    shot(page, "training-trained-1280x720")
+    page.get_by_role("button", name="Roll back the champion").click()
+    settle(page)
+    expect(page.get_by_text("hand-set: the registry has no champion")).to_be_visible()
+    assert_clean(page)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ import pyarrow.compute as pc
 
 from riskcore import settings
 from riskcore.clock import utc_now
-from riskcore.data.ledger import Ledger, now_iso
+from riskcore.data.ledger import Ledger, ShadowRow, now_iso
 from riskcore.data.store import (
     HOURLY_SCHEMA,
     STATES_PUSH,
@@ -37,6 +38,7 @@ from riskcore.serving.model import (
     REVIEW,
     get_model,
 )
+from riskcore.serving.served import served_daily
 from riskcore.validation import USPS_STATES, normalise_state
 
 Progress = Callable[[int, int, str], None]
@@ -131,16 +133,19 @@ def uniform_activity(driver_ids: np.ndarray, start: datetime, end: datetime, rng
 
 
 def simulate_day(
-    store: RiskStore, now: datetime, driver_ids: np.ndarray, risky_ids: np.ndarray, seed: int
+    store: RiskStore, now: datetime, driver_ids: np.ndarray, risky_ids: np.ndarray, seed: int,
+    activity: pd.DataFrame | None = None,
 ) -> JobResult:
-    """Write the last 24 hours of activity for every driver.
+    """Write the last 24 hours of activity for every driver: ``activity`` if given (the
+    bootstrap's simulated world), else Feast's generator.
 
     The newest row is stamped ``now`` so incremental materialization always picks it up.
     ``risky_ids`` get the original demo's bad day.
     """
     with recorded(Ledger(store.paths.ledger_db), "simulate_day") as out:
         started = time.perf_counter()
-        hourly = hourly_activity(driver_ids, now - timedelta(hours=23), now + timedelta(hours=1), seed)
+        hourly = hourly_activity(driver_ids, now - timedelta(hours=23), now + timedelta(hours=1), seed) \
+            if activity is None else activity.copy()
         risky = hourly["driver_id"].isin(risky_ids).to_numpy()
         for column, value in BAD_DAY.items():
             hourly.loc[risky, column] = value
@@ -229,10 +234,14 @@ def latest_daily_features(store: RiskStore, ids: np.ndarray, now: datetime) -> p
     return frame
 
 
-def score_all(store: RiskStore, version: str = DEFAULT_VERSION) -> JobResult:
-    """Re-score every driver with the daily model, in one vectorised batch. A driver without
-    fresh values for every feature goes to review, as in the online decision."""
-    model = get_model("daily", version)
+def score_all(store: RiskStore, version: str | None = None) -> JobResult:
+    """Re-score every driver with the daily model that serves (the registry's champion, else the
+    hand-set v1), or the hand-set ``version`` named, in one vectorised batch; a challenger is
+    scored in shadow on the same matrix. A driver without fresh values for every feature goes
+    to review, as in the online decision."""
+    serving = served_daily(store.paths).current() if version is None else None
+    model = serving.champion if serving else get_model("daily", version or DEFAULT_VERSION)
+    name = model.version if model.registry is None else f"{model.name} {model.version}"
     ledger = Ledger(store.paths.ledger_db)
     with recorded(ledger, "score_all") as out:
         started = time.perf_counter()
@@ -243,11 +252,24 @@ def score_all(store: RiskStore, version: str = DEFAULT_VERSION) -> JobResult:
         scores = model.score_batch(np.nan_to_num(matrix))
         decisions = np.where(scores < model.threshold, APPROVED, DECLINED).astype(object)
         decisions[~complete] = REVIEW
-        ledger.record_scores(int(out["job_id"]), version, ids,
+        ledger.record_scores(int(out["job_id"]), name, ids,
                              np.where(complete, scores, np.nan).tolist(), decisions.tolist())
+        if serving is not None and serving.challenger is not None and complete.any():
+            ledger.record_shadow(int(out["job_id"]), _shadow_rows(name, serving.challenger, ids[complete],
+                                                                  scores[complete], decisions[complete],
+                                                                  matrix[complete]))
         out["rows"] = len(ids)
     counts = pd.Series(decisions).value_counts().to_dict()
-    return JobResult("score_all", len(ids), time.perf_counter() - started, {"decisions": counts})
+    return JobResult("score_all", len(ids), time.perf_counter() - started,
+                     {"decisions": counts, "model": model.label})
+
+
+def _shadow_rows(champion: str, challenger: Any, ids: np.ndarray, scores: np.ndarray, decisions: np.ndarray,
+                 matrix: np.ndarray) -> list[ShadowRow]:
+    shadow = challenger.score_batch(matrix)
+    label = f"{challenger.registry.name} v{challenger.registry.version}"
+    return [ShadowRow(int(d), champion, float(s), str(c), label, float(x), challenger.decide(float(x)))
+            for d, s, c, x in zip(ids, scores, decisions, shadow)]
 
 
 # --- Launched states ---------------------------------------------------------------------

@@ -79,6 +79,18 @@ CREATE TABLE IF NOT EXISTS scores (
     decision TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS scores_driver ON scores (driver_id, at);
+CREATE TABLE IF NOT EXISTS shadow (
+    decision_id INTEGER,              -- the logged decision (NULL for a batch-scoring run)
+    run_id INTEGER,                   -- the batch-scoring job (NULL for a single decision)
+    at TEXT NOT NULL,
+    driver_id INTEGER NOT NULL,
+    champion TEXT NOT NULL,           -- "daily-risk v3": what decided
+    champion_score REAL NOT NULL,
+    champion_decision TEXT NOT NULL,
+    challenger TEXT NOT NULL,         -- "daily-risk v4": scored in shadow on the same vector
+    challenger_score REAL NOT NULL,
+    challenger_decision TEXT NOT NULL
+);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 SIGNUP_COLUMNS = ["driver_id", "ssn", "dl", "state", "at"]
@@ -169,6 +181,24 @@ class SignupTransaction:
             "INSERT INTO signups (driver_id, application, ssn, dl, state, at, decision_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)", (driver_id, application, ssn, dl, state, at, decision_id))
         return driver_id
+
+
+@dataclass(frozen=True)
+class ShadowRow:
+    """A challenger's score beside the champion's, for one driver: logged, never acted on."""
+
+    driver_id: int | None
+    champion: str
+    champion_score: float
+    champion_decision: str
+    challenger: str
+    challenger_score: float
+    challenger_decision: str
+
+
+_SHADOW_INSERT = (
+    "INSERT INTO shadow (decision_id, run_id, at, driver_id, champion, champion_score, champion_decision,"
+    " challenger, challenger_score, challenger_decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 @dataclass(frozen=True)
@@ -282,9 +312,29 @@ class Ledger:
 
     # --- the decision log ---------------------------------------------------------------------
 
-    def log_decision(self, entry: DecisionEntry, driver_id: int | None = None) -> None:
+    def log_decision(self, entry: DecisionEntry, driver_id: int | None = None, shadow: ShadowRow | None = None) -> None:
+        """One decision, and its challenger's shadow score if there is one, in one transaction."""
         with self._connect(write=True) as conn:
-            _insert_decision(conn, entry, driver_id)
+            decision_id = _insert_decision(conn, entry, driver_id)
+            if shadow is not None:
+                conn.execute(_SHADOW_INSERT, (decision_id, None, now_iso(), shadow.driver_id, shadow.champion,
+                                              shadow.champion_score, shadow.champion_decision, shadow.challenger,
+                                              shadow.challenger_score, shadow.challenger_decision))
+
+    def record_shadow(self, run_id: int, rows: Sequence[ShadowRow]) -> None:
+        """A batch-scoring run's challenger scores beside the champion's."""
+        at = now_iso()
+        with self._connect(write=True) as conn:
+            conn.executemany(_SHADOW_INSERT, [
+                (None, run_id, at, r.driver_id, r.champion, r.champion_score, r.champion_decision, r.challenger,
+                 r.challenger_score, r.challenger_decision) for r in rows])
+
+    def shadow(self, limit: int = 1000) -> pd.DataFrame:
+        """The newest shadow scores, newest first."""
+        with self._connect() as conn:
+            return pd.read_sql_query(
+                "SELECT at, decision_id, run_id, driver_id, champion, champion_score, champion_decision, challenger,"
+                " challenger_score, challenger_decision FROM shadow ORDER BY rowid DESC LIMIT ?", conn, params=(limit,))
 
     def decisions(self, limit: int = 100, kind: str | None = None, channel: str | None = None) -> pd.DataFrame:
         """The newest decisions first; ``channel`` picks those made through one front end (the

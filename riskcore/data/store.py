@@ -72,6 +72,9 @@ SIGNUPS_SCHEMA = pa.schema([
     ("signup_state", pa.string()), (F.SSN_DRIVER_ID, pa.int64()), (F.DL_DRIVER_ID, pa.int64()),
     ("event_timestamp", _TS), ("created", _TS),
 ])
+OUTCOMES_SCHEMA = pa.schema([
+    ("driver_id", pa.int64()), ("event_timestamp", _TS), ("created", _TS), (F.LABEL, pa.int64()),
+])
 STATES_SCHEMA = pa.schema([
     ("state", pa.string()), (F.IS_LAUNCHED, pa.int64()),
     ("event_timestamp", _TS), ("created", _TS),
@@ -261,6 +264,18 @@ class RiskStore:
                 stores = self._stores
         return stores[role]
 
+    def training_feast(self, mlflow: Mapping[str, Any]) -> FeatureStore:
+        """A Feast store for training only, with Feast's MLflow integration (``mlflow:`` in
+        ``feature_store.yaml``) switched on: its historical reads tag the active MLflow run and
+        archive the entity rows. The stores that serve never get this setting: Feast's auto-log
+        looks at every online read, and inside a run made them ~85× slower."""
+        from feast import FeatureStore
+        from feast.repo_config import RepoConfig
+
+        config = RepoConfig(**{**self._raw_config(), "mlflow": dict(mlflow)})
+        config.repo_path = settings.FEATURE_REPO
+        return FeatureStore(config=config)
+
     @property
     def fs(self) -> FeatureStore:
         """Feast for jobs, the registry and historical reads (see ``_feast``)."""
@@ -314,13 +329,15 @@ class RiskStore:
                 " `riskcore reset` and bootstrap again"
             )
 
-    def mark_ready(self, drivers: int, seed: int) -> None:
+    def mark_ready(self, drivers: int, seed: int, world_at: datetime | None = None) -> None:
         """The last step of a bootstrap (atomic, so a killed bootstrap never looks complete).
-        It records how the world was seeded, so a repair can regenerate seeded data, and which
+        It records how the world was seeded (and the time its history ends, ``world_at``), so a
+        repair can regenerate seeded data exactly, and which
         PII key made the tokens, so a process with another key refuses to run."""
         key = settings.pii_key(self.paths.root)
         temp = self.paths.root / f".{self.paths.ready_marker.name}.tmp"
-        temp.write_text(json.dumps({"at": utc_now().isoformat(), "drivers": drivers, "seed": seed,
+        world = {"world_at": world_at.isoformat()} if world_at else {}
+        temp.write_text(json.dumps({"at": utc_now().isoformat(), **world, "drivers": drivers, "seed": seed,
                                     "pii_key_fingerprint": key.fingerprint, "pii_key_source": key.source}))
         os.replace(temp, self.paths.ready_marker)
 
@@ -465,14 +482,18 @@ class RiskStore:
             )
         return response.to_dict(include_event_timestamps=with_event_timestamps)
 
-    def historical(self, entity_df: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    def historical(
+        self, entity_df: pd.DataFrame, features: Sequence[str] | FeatureService, feast: FeatureStore | None = None,
+    ) -> pd.DataFrame:
         """Point-in-time correct values as of each row's ``event_timestamp``: Feast's answer, one
         row per requested row, in the requested order, with the request's own columns (Feast
         returns its timestamp column converted to UTC). Raises ``OfflineRowsLost`` if Feast
-        returns any other set of rows."""
+        returns any other set of rows. ``features`` may be a feature service (what a model
+        reads); ``feast`` another Feast store for this data dir (training's, which logs to MLflow)."""
         asked = entity_df.reset_index(drop=True)
+        wanted = features if not isinstance(features, (list, tuple)) else list(features)
         with self.offline_reads():
-            found = self._point_in_time(asked.assign(**{REQUEST_ROW: range(len(asked))}), list(features))
+            found = self._point_in_time(asked.assign(**{REQUEST_ROW: range(len(asked))}), wanted, feast or self.fs)
         rows = found[REQUEST_ROW].sort_values(ignore_index=True)
         if len(rows) != len(asked) or not rows.equals(pd.Series(range(len(asked)), dtype=rows.dtype)):
             raise OfflineRowsLost(
@@ -482,7 +503,7 @@ class RiskStore:
         values = found.set_index(REQUEST_ROW).sort_index().drop(columns=list(asked.columns))
         return asked.join(values)
 
-    def _point_in_time(self, request: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    def _point_in_time(self, request: pd.DataFrame, features: Any, feast: FeatureStore) -> pd.DataFrame:
         """Feast's ``get_historical_features``, run again when DuckDB listed a part that was gone
         when it opened it: a compaction in another process merged and deleted it, and the merged
         part holds its rows (compactions in this process wait for ``offline_queries()``)."""
@@ -491,7 +512,7 @@ class RiskStore:
         for attempt in range(1, VANISHED_PART_RETRIES + 1):
             try:
                 with offline_queries():
-                    return self.fs.get_historical_features(entity_df=request, features=features).to_df()
+                    return feast.get_historical_features(entity_df=request, features=features).to_df()
             except duckdb.IOException as error:
                 if attempt == VANISHED_PART_RETRIES or "No such file or directory" not in str(error):
                     raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ from riskcore.data.store import (
     unreadable_parts,
     write_part,
 )
+from riskcore.learning import outcomes
 
 MAX_DRIVERS = 1_000_000
 
@@ -59,7 +61,9 @@ def bootstrap(
     progress: Progress | None = None,
 ) -> list[JobResult]:
     """A clean demo world: a PII key (generated unless one is configured), states, a seeded
-    population and a day of activity, applied, batch-processed, materialized and scored."""
+    population with 60 days of history and matured outcomes (what a model learns from), today's
+    activity, applied, batch-processed, materialized and scored. No model is trained: until one
+    is, the hand-set v1 serves (training takes seconds more than a bootstrap should)."""
     if not 1 <= drivers <= MAX_DRIVERS:
         raise ValueError(f"drivers: expected 1 to {MAX_DRIVERS:,}")
     if not 0 <= seed < 2**32:
@@ -80,7 +84,10 @@ def bootstrap(
     with store.writing():
         write_part(store.paths.signups_dir, signup_rows(signups), SIGNUPS_SCHEMA, "seed.parquet")
         write_part(store.paths.states_dir, jobs.state_rows(states), STATES_SCHEMA, "seed.parquet")
-    day = jobs.simulate_day(store, now, ids, jobs.pick_risky(ids, seed), seed)
+    history = outcomes.simulate(ids, now, seed)
+    with store.writing():
+        outcomes.write_history(store.paths, history)
+    day = jobs.simulate_day(store, now, ids, jobs.pick_risky(ids, seed), seed, outcomes.hourly_today(history, seed))
     step(1, total, "batch job: yesterday's stats and flags")
     batch = jobs.batch_job(store, now)
     step(2, total, "feast apply: registry and online tables")
@@ -91,7 +98,7 @@ def bootstrap(
     mat = jobs.materialize(store, progress=lambda d, n, view: step(3, total, f"materializing {view} ({d}/{n})"))
     step(4, total, "scoring every driver")
     scored = jobs.score_all(store)
-    store.mark_ready(drivers, seed)
+    store.mark_ready(drivers, seed, now)
     step(total, total, "ready")
     return [day, batch, mat, scored]
 
@@ -152,7 +159,7 @@ def reconcile_signups(store: RiskStore) -> str | None:
     return f"rewrote the signups data from the ledger ({len(truth)} drivers)"
 
 
-def rebuild_sources(store: RiskStore, info: dict[str, int]) -> list[str]:
+def rebuild_sources(store: RiskStore, info: dict[str, Any]) -> list[str]:
     """Regenerate empty source directories without touching the others: launched states from the
     ledger's events, driver activity by simulating a new day, yesterday's stats by the batch
     job. (Signups are reconciled from the ledger separately.) Returns what was rebuilt."""
@@ -165,6 +172,11 @@ def rebuild_sources(store: RiskStore, info: dict[str, int]) -> list[str]:
             write_part(store.paths.states_dir, jobs.state_rows(events), STATES_SCHEMA, "rebuilt.parquet")
         rebuilt.append(f"launched states ({len(events)} launch events from the ledger)")
     ids = store.roster()["driver_id"].to_numpy(np.int64)
+    if store.paths.outcomes_dir.name in empty:
+        at = datetime.fromisoformat(info.get("world_at") or info.get("at") or now.isoformat())
+        with store.writing():
+            outcomes.write_history(store.paths, outcomes.simulate(ids, at, info["seed"]))
+        rebuilt.append("history and matured outcomes (the seeded simulation)")
     if store.paths.hourly_dir.name in empty:
         jobs.simulate_day(store, now, ids, jobs.pick_risky(ids, info["seed"]), info["seed"])
         rebuilt.append("driver activity (a new simulated day)")

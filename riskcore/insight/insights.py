@@ -48,3 +48,22 @@ def launch_what_if(ledger: Ledger, state: str, model: Model, limit: int = 5000) 
     launched[:, model.features.index(F.IS_VALID_STATE)] = 1.0
     would_approve = model.score_batch(launched) < model.threshold
     return LaunchWhatIf(state, len(rows), int(now.sum()), int((now & would_approve).sum()))
+
+
+@dataclass(frozen=True)
+class ShadowSummary:
+    """How often the challenger, scored in shadow, would have decided like the champion."""
+
+    compared: int
+    agreement: float
+    champion_declines: int
+    challenger_declines: int
+    differences: pd.DataFrame      # the rows where they differ, newest first
+
+
+def shadow_summary(frame: pd.DataFrame) -> ShadowSummary:
+    if frame.empty:
+        return ShadowSummary(0, float("nan"), 0, 0, frame)
+    same = frame["champion_decision"] == frame["challenger_decision"]
+    return ShadowSummary(len(frame), float(same.mean()), int((frame["champion_decision"] == "Declined").sum()),
+                         int((frame["challenger_decision"] == "Declined").sum()), frame[~same])

@@ -22,12 +22,13 @@ import numpy as np
 from riskcore import pii, settings
 from riskcore.clock import today, utc_now
 from riskcore.data.errors import StoreNotWritable, disk_guard
-from riskcore.data.ledger import Claim, DecisionEntry, Ledger, now_iso
+from riskcore.data.ledger import Claim, DecisionEntry, Ledger, ShadowRow, now_iso
 from riskcore.data.signups import SignupSync
 from riskcore.data.store import DAILY_SERVICE, ONBOARDING_SERVICE, ROSTER_FEATURE, RiskStore
 from riskcore.serving import features as F
 from riskcore.serving.model import APPROVED, DEFAULT_VERSION, REVIEW, Model, Reason, get_model
 from riskcore.serving.policy import review_reasons
+from riskcore.serving.served import served_daily
 from riskcore.validation import InvalidInput, OnboardingApplication, parse_driver_id
 
 # The only onboarding model that may register a driver.
@@ -50,6 +51,20 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class Shadow:
+    """The challenger's answer on the champion's very vector: logged, never acted on."""
+
+    model: str
+    version: str
+    score: float
+    decision: str
+
+    def as_dict(self, served: str) -> dict[str, Any]:
+        return {"model": self.model, "version": self.version, "score": round(self.score, 6),
+                "decision": self.decision, "agrees": self.decision == served}
+
+
+@dataclass(frozen=True)
 class Decision:
     kind: str
     subject: str
@@ -69,6 +84,10 @@ class Decision:
     replayed: bool = False
     # Decided, but the decision log could not be written (e.g. a full disk): why.
     log_problem: str | None = None
+    # Why a hand-set model served a daily decision by default (no champion registered).
+    fallback: str | None = None
+    # The challenger's score on the same vector, when the registry has one.
+    shadow: Shadow | None = None
 
     @property
     def top_reason(self) -> str | None:
@@ -83,6 +102,9 @@ class Decision:
             "subject": self.subject,
             "model": self.model.name,
             "version": self.model.version,
+            "served_by": self.model.label,
+            "registry": self.model.registry.as_dict() if self.model.registry else None,
+            "fallback": self.fallback,
             "features": self.features,
             "vector": self.vector.tolist(),
             "score": None if self.score is None else round(self.score, 6),
@@ -99,6 +121,7 @@ class Decision:
             "replayed": self.replayed,
             "logged": self.log_problem is None,
             "log_problem": self.log_problem,
+            "shadow": self.shadow.as_dict(self.decision) if self.shadow else None,
         }
 
 
@@ -166,6 +189,7 @@ class Decisions:
         self.store = store
         self.ledger = Ledger(store.paths.ledger_db)
         self.signups = SignupSync(store)
+        self.served = served_daily(store.paths)
         self._daily_refs: list[str] | None = None
 
     # --- onboarding ---------------------------------------------------------------------
@@ -248,11 +272,14 @@ class Decisions:
             self._daily_refs = [*refs, ROSTER_FEATURE]
         return self._daily_refs
 
-    def daily(self, driver_id: Any, version: str = DEFAULT_VERSION, record: bool = True) -> Decision:
-        """A driver's daily decision. A decision log that cannot be written does not stop the
-        decision: it is returned with ``log_problem`` saying why."""
+    def daily(self, driver_id: Any, version: str | None = None, record: bool = True) -> Decision:
+        """A driver's daily decision, by the registry's champion (or the hand-set v1 when there is
+        none) unless ``version`` names a hand-set model. A recorded decision also scores the
+        challenger, if any, in shadow on the same vector. A decision log that cannot be written
+        does not stop the decision: it is returned with ``log_problem`` saying why."""
         self.store.require_ready()
-        model = get_model("daily", version)
+        serving = self.served.current() if version is None else None
+        model = serving.champion if serving else get_model("daily", version)
         driver = parse_driver_id(driver_id)
         refs = self.daily_refs()
         start = time.perf_counter_ns()
@@ -260,19 +287,33 @@ class Decisions:
         retrieval_ms = _ms(start)
         if values["signup_state"][0] is None:
             raise UnknownDriver(driver)
-        result = replace(_decide("daily", f"driver {driver}", model, values, retrieval_ms), driver_id=driver)
-        if record:
-            return self._log(result, {"driver_id": driver})
-        return result
+        result = replace(_decide("daily", f"driver {driver}", model, values, retrieval_ms), driver_id=driver,
+                         fallback=serving.fallback if serving else None)
+        if not record:
+            return result
+        if serving is not None and serving.challenger is not None and not result.review:
+            challenger = serving.challenger
+            score = challenger.score(result.vector)
+            result = replace(result, shadow=Shadow(challenger.registry.name, f"v{challenger.registry.version}",
+                                                   score, challenger.decide(score)))
+        return self._log(result, {"driver_id": driver})
 
     def _log(self, result: Decision, inputs: dict[str, Any]) -> Decision:
         """Append to the decision log; if the disk refuses, the decision stands and says so."""
         try:
             with disk_guard(self.store.paths.root):
-                self.ledger.log_decision(_entry(result, inputs), result.driver_id)
+                self.ledger.log_decision(_entry(result, inputs), result.driver_id, _shadow_row(result))
         except StoreNotWritable as exc:
             return replace(result, log_problem=str(exc))
         return result
+
+
+def _shadow_row(result: Decision) -> ShadowRow | None:
+    if result.shadow is None or result.score is None:
+        return None
+    s = result.shadow
+    return ShadowRow(result.driver_id, f"{result.model.name} {result.model.version}", result.score, result.decision,
+                     f"{s.model} {s.version}", s.score, s.decision)
 
 
 def _entry(result: Decision, inputs: dict[str, Any]) -> DecisionEntry:
@@ -283,4 +324,4 @@ def _entry(result: Decision, inputs: dict[str, Any]) -> DecisionEntry:
     )
 
 
-__all__ = ["Decision", "Decisions", "InvalidInput", "Timings", "UnknownDriver"]
+__all__ = ["Decision", "Decisions", "InvalidInput", "Shadow", "Timings", "UnknownDriver"]

@@ -44,6 +44,10 @@ YESTERDAYS_FLAGS = (Y_TRIPS_LT_10, Y_ACC_LT_01, Y_CONV_GT_80)
 YESTERDAYS_FEATURES = (Y_CONV_RATE, Y_ACC_RATE, Y_TRIPS, *YESTERDAYS_FLAGS)
 DAILY_FEATURES = (*HOURLY_FEATURES, *YESTERDAYS_FLAGS)
 
+# The label: not a feature (nothing serves it) but what the daily model learns to predict, from
+# the outcomes source: 1 if the driver had an incident within the horizon after a decision.
+LABEL = "incident_within_horizon"
+
 # How long a stored value may be used: the feature views' TTLs, which Feast does not enforce
 # online, so the serving policy (``riskcore.serving.policy``) does.
 HOURLY_TTL = timedelta(days=2)

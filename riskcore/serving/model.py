@@ -1,7 +1,13 @@
 """The risk models as data: weights, intercept, threshold and version, defined once.
 
-A model is a weighted sum of a numeric feature vector, clipped to [0, 1]; Approved below the
-threshold. v0 reproduces the original demo (bugs included, for the stage); v1 is served.
+A model is a weighted sum of a numeric feature vector plus an intercept, passed through a link,
+then compared with a threshold (Approved below it). The hand-set models use the seed's link,
+a clip to [0, 1]: v0 reproduces the original demo (bugs included, for the stage); v1 is served
+when the registry has no champion. A learned logistic regression uses the logistic link: the
+weighted sum is its log-odds and the score ``1 / (1 + exp(-sum))`` its probability. Both links
+are increasing, so "score below threshold" is exactly "sum below the link's inverse of the
+threshold": contributions, reasons and the waterfall stay exact for either (in score units for
+a clip, in log-odds for a logistic model).
 """
 
 from __future__ import annotations
@@ -9,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from math import exp, log
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,6 +38,26 @@ class Reason:
     text: str
 
 
+CLIP = "clip"
+LOGISTIC = "logistic"
+
+
+@dataclass(frozen=True)
+class RegistryRef:
+    """Where a learned model came from: its registered name and version in the model registry,
+    the alias it served under, and the MLflow run that trained it."""
+
+    name: str
+    version: int
+    alias: str | None
+    run_id: str
+    kind: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "alias": self.alias, "run_id": self.run_id,
+                "kind": self.kind}
+
+
 @dataclass(frozen=True)
 class Model:
     name: str
@@ -42,6 +69,32 @@ class Model:
     threshold: float
     baseline: tuple[float, ...]
     reason_texts: Mapping[str, str]
+    link: Literal["clip", "logistic"] = CLIP
+    registry: RegistryRef | None = None
+
+    @property
+    def label(self) -> str:
+        """How screens name it: "daily v1 (hand-set)", "daily-risk v3 (registry, champion)"."""
+        if self.registry is None:
+            return f"{self.name} {self.version} (hand-set)"
+        alias = f", {self.registry.alias}" if self.registry.alias else ""
+        return f"{self.name} {self.version} (registry{alias})"
+
+    @property
+    def boundary(self) -> float:
+        """The threshold on the weighted sum (the link's inverse of the score threshold)."""
+        if self.link == LOGISTIC:
+            return log(self.threshold / (1.0 - self.threshold))
+        return self.threshold
+
+    @property
+    def units(self) -> str:
+        return "log-odds" if self.link == LOGISTIC else "score"
+
+    def _link(self, raw: float) -> float:
+        if self.link == LOGISTIC:
+            return 1.0 / (1.0 + exp(-raw)) if raw >= 0 else exp(raw) / (1.0 + exp(raw))
+        return min(1.0, max(0.0, raw))
 
     @cached_property
     def weight_vector(self) -> np.ndarray:
@@ -53,8 +106,7 @@ class Model:
 
     def score(self, vector: np.ndarray) -> float:
         # Rounded so that 0.95 - 0.40 - 0.40 prints as 0.15, not 0.1499999…
-        raw = self.intercept + float(vector @ self.weight_vector)
-        return round(min(1.0, max(0.0, raw)), 12)
+        return round(self._link(self.intercept + float(vector @ self.weight_vector)), 12)
 
     def decide(self, score: float) -> str:
         return APPROVED if score < self.threshold else DECLINED
@@ -68,15 +120,27 @@ class Model:
         feature (not 18, state not launched) contributes 0, yet is why the score is high."""
         pushes = (vector - np.asarray(self.baseline)) * self.weight_vector
         reasons = [
-            Reason(f, float(v), float(p), self.reason_texts[f])
-            for f, v, p in zip(self.features, vector, pushes)
+            Reason(f, float(v), float(p), self._reason_text(f, float(v), float(b)))
+            for f, v, b, p in zip(self.features, vector, self.baseline, pushes)
             if p > 1e-12
         ]
         return sorted(reasons, key=lambda r: -r.contribution)[:top]
 
+    def _reason_text(self, feature: str, value: float, baseline: float) -> str:
+        """A hand-set (clipped) model's texts name the adverse condition: its weights say which
+        way each feature pushes. A learned (logistic) model's weights may push either way and its
+        baseline is the training average, so its reason says the value and that average."""
+        if self.link != LOGISTIC:
+            return self.reason_texts[feature]
+        return f"{self.reason_texts[feature]}: {value:.3g} (average driver {baseline:.3g})"
+
     def score_batch(self, matrix: np.ndarray) -> np.ndarray:
         """Scores for many rows at once (one matrix-vector product)."""
-        return np.clip(self.intercept + matrix @ self.weight_vector, 0.0, 1.0)
+        raw = self.intercept + matrix @ self.weight_vector
+        if self.link == LOGISTIC:
+            with np.errstate(over="ignore"):
+                return 1.0 / (1.0 + np.exp(-raw))
+        return np.clip(raw, 0.0, 1.0)
 
 
 # Each text names the adverse condition, i.e. what raised the score above the baseline.
@@ -121,6 +185,16 @@ ONBOARDING_V1 = Model(
     baseline=ONBOARDING_BASELINE,
     reason_texts=ONBOARDING_REASONS,
 )
+# Neutral names for a learned model's reasons (see ``Model._reason_text``).
+DAILY_FEATURE_NAMES = {
+    F.CONV_RATE: "conversion rate",
+    F.ACC_RATE: "acceptance rate",
+    F.AVG_DAILY_TRIPS: "daily trips",
+    F.Y_TRIPS_LT_10: "fewer than 10 trips yesterday",
+    F.Y_ACC_LT_01: "acceptance under 1% yesterday",
+    F.Y_CONV_GT_80: "conversion over 80% yesterday",
+}
+
 DAILY_V0 = Model(
     name="daily",
     version="v0",
@@ -162,10 +236,11 @@ def versions(name: str) -> list[str]:
     return sorted(v for n, v in MODELS if n == name)
 
 
-def weights_table(name: str) -> pd.DataFrame:
-    """Every version of a model side by side: intercept, one weight per feature, threshold."""
+def weights_table(name: str, learned: Model | None = None) -> pd.DataFrame:
+    """Every hand-set version of a model side by side (intercept, one weight per feature,
+    threshold), and a learned model beside them (its weights are in log-odds)."""
     frame = pd.DataFrame({"feature": ["intercept", *get_model(name).features, "threshold"]})
-    for version in versions(name):
-        model = get_model(name, version)
-        frame[version] = [model.intercept, *model.weights, model.threshold]
+    for model in [*(get_model(name, v) for v in versions(name)), *([learned] if learned else [])]:
+        column = model.version if model.registry is None else f"{model.name} {model.version} (log-odds)"
+        frame[column] = [model.intercept, *model.weights, model.threshold]
     return frame

@@ -1,5 +1,6 @@
-"""The talk's spine: the original demo's teaching points, each with the scenario that shows it
-and the page it lands on (presenter mode: one click sets up *and runs* the scenario)."""
+"""The talk's spine: the original demo's five teaching points and a sixth on learning from the
+feature store, each with the scenario that shows it and the page it lands on (presenter mode:
+one click sets up *and runs* the scenario)."""
 
 from __future__ import annotations
 
@@ -46,5 +47,12 @@ TEACHING_POINTS = (
         "Registry and metadata, materialization, on-demand feature execution and serving. Browse the "
         "registry, look up a driver's online values and their freshness.",
         "Online features", "pages/3_online_features.py", "registry",
+    ),
+    TeachingPoint(
+        "The leak you cannot see offline",
+        "Join labels to today's feature values and the model learns what an incident does to a driver "
+        "(trips and acceptance collapse afterwards), not what comes before one. It looks better offline "
+        "and is worse than a coin on the future. Build the training set, train, and compare the bars.",
+        "Train a model · the leak", "pages/7_training.py", "leak",
     ),
 )
