@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-import streamlit.components.v1 as components
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from riskcore import settings
 from riskcore.data import jobs, world
-from riskcore.data.errors import StoreNotReady, StoreNotWritable
+from riskcore.data.errors import PiiKeyMismatch, StoreNotReady, StoreNotWritable
 from riskcore.data.ledger import LedgerOutdated
 from riskcore.data.runner import JobRunner
 from riskcore.data.store import RiskStore
@@ -66,7 +65,11 @@ def services() -> Services:
     use_secret(presenter.PRESENTER_KEY_ENV)
     store = RiskStore()
     key = os.environ.get(presenter.PRESENTER_KEY_ENV) or None
-    if key is None and not presenter.is_loopback(str(st.get_option("server.address") or "0.0.0.0")):
+    # The room can reach it when it binds beyond loopback, or through a tunnel or proxy
+    # (RISK_PUBLIC_URL): either way, the presenter's controls need the key.
+    reachable = (not presenter.is_loopback(str(st.get_option("server.address") or "0.0.0.0"))
+                 or bool(os.environ.get(presenter.PUBLIC_URL_ENV)))
+    if key is None and reachable:
         key = presenter.generate_key()
         print(f"Presenter key: {key}  (enter it in the sidebar to unlock the presenter's controls)", flush=True)
     return Services(store, Decisions(store), JobRunner(), key)
@@ -216,9 +219,10 @@ def talk_bar(svc: Services, script: str) -> bool:
 def scroll_to_top() -> None:
     """Streamlit keeps the page's scroll position when it switches pages: a talk-track point
     clicked near the bottom of the list would land scrolled past its result. Streamlit has no
-    scroll command, so a zero-height component scrolls its parent's main area."""
-    components.html("<script>window.parent.document.querySelector('[data-testid=\"stMain\"]')"
-                    "?.scrollTo(0, 0)</script>", height=0)
+    scroll command, so a one-pixel same-origin frame (our own script, no user input) scrolls its
+    parent's main area."""
+    st.iframe("<script>window.parent.document.querySelector('[data-testid=\"stMain\"]')"
+              "?.scrollTo(0, 0)</script>", height=1)
 
 
 def remember_applicant(values: dict[str, str], fill_form: bool) -> None:
@@ -240,6 +244,14 @@ def ensure_ready(svc: Services) -> None:
     the shared job runner, so sessions arriving meanwhile (or during a reset) wait for the same
     run instead of starting another."""
     if svc.store.paths.ready_marker.exists():
+        try:
+            svc.store.require_ready()
+        except (StoreNotReady, PiiKeyMissing, LedgerOutdated) as exc:
+            st.error(friendly(exc))
+            fixable = not isinstance(exc, (PiiKeyMismatch, PiiKeyMissing))  # a key is not repaired
+            if fixable and presenter_controls() and st.button("Repair", icon=":material/build:", type="primary"):
+                start_job(svc, "repair", lambda progress: world.repair(svc.store, progress))
+            st.stop()
         replay_interrupted_signups()
         return
     running = svc.runner.state

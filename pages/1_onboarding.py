@@ -53,6 +53,11 @@ def decide(values: dict[str, str], chosen: list[str], what_if: bool) -> None:
 
 
 left, right = st.columns([1, 1], gap="medium")
+if not studio.presenter_controls():
+    left.info("Signups here are the presenter's. To sign up yourself, use the Join page: it makes up "
+              "an identity for you.")
+    left.page_link("pages/9_join.py", label="Join the demo", icon=":material/smartphone:")
+    st.stop()
 with left:
     presets = st.columns(2)
     for number, (key, label) in enumerate(scenarios.PRESETS.items()):

@@ -23,7 +23,8 @@ st.subheader("What if the business launches a new state?")
 st.markdown("The onboarding model has an `is_valid_state` feature. Launching a state is a product "
             "decision; here it is one push to the feature store, and the model sees it at once.")
 pick, *metrics = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
-state_text = pick.text_input("State", value="NJ", max_chars=2, key="model.state")
+st.session_state.setdefault("model.state", "NJ")  # the original demo's state; a talk point may set another
+state_text = pick.text_input("State", max_chars=2, key="model.state")
 try:
     state = normalise_state(state_text)
     launched = jobs.launched_states(svc.store)

@@ -47,7 +47,10 @@ if result is None:
                 st.rerun()
 else:
     studio.banner(result, size="##")
-    if result.driver_id:
+    if result.replayed:
+        st.info("You sent this exact application before: this is its original answer, and still "
+                "the same driver. The ledger remembers every application it approved.")
+    elif result.driver_id:
         st.success(f"Welcome aboard: you are driver **{result.driver_id}**. Your identity is now on file: "
                    "try again with the same SSN and another licence, and watch what happens.")
     st.markdown("**Why**")

@@ -26,7 +26,6 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from riskcore import settings
-from riskcore.clock import today
 from riskcore.data.errors import StoreNotReady, StoreNotWritable
 from riskcore.data.ledger import LedgerOutdated
 from riskcore.data.store import RiskStore
@@ -219,6 +218,7 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
         "model name and version, reasons and per-stage timings.",
         lifespan=lifespan,
     )
+    app.state.decisions = decisions  # its signups' offline copies can be flushed (shutdown, tests)
     app.add_middleware(BodyLimit)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts())
 
@@ -259,7 +259,7 @@ def create_app(store: RiskStore | None = None) -> FastAPI:
         day = body.application_date if isinstance(body, WhatIfRequest) else None
         application = OnboardingApplication.parse(
             date_of_birth=body.date_of_birth, ssn=body.ssn, licence=body.licence,
-            state=body.state, application_date=day if day is not None else today(),
+            state=body.state, application_date=day,
         )
         return decisions.onboard(application, version=body.version, record=record)
 

@@ -153,7 +153,7 @@ def _secret(value: str, field: str, lines: Iterator[str]) -> str:
 
 def _run(args: argparse.Namespace) -> tuple[Any, str]:
     """Execute one command; returns (JSON payload, human text)."""
-    from riskcore.clock import today, utc_now
+    from riskcore.clock import utc_now
     from riskcore.data import jobs, world
     from riskcore.data.ledger import Ledger
     from riskcore.data.store import RiskStore
@@ -194,7 +194,7 @@ def _run(args: argparse.Namespace) -> tuple[Any, str]:
         lines = iter(sys.stdin)
         app = OnboardingApplication.parse(date_of_birth=args.dob, ssn=_secret(args.ssn, "ssn", lines),
                                           licence=_secret(args.dl, "licence", lines), state=args.state,
-                                          application_date=args.date if args.what_if else today())
+                                          application_date=args.date if args.what_if else None)
         service = Decisions(store)
         if args.what_if:
             d = service.onboard(app, version=args.version, what_if=True)

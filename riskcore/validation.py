@@ -119,6 +119,9 @@ class OnboardingApplication(BaseModel):
 
     # Declared first: the date of birth is checked against it.
     application_date: date
+    # True when the server chose the date (today): only such an application can be a real
+    # signup; one dated by its caller is a what-if.
+    server_dated: bool = False
     date_of_birth: date
     ssn: str
     licence: str
@@ -162,11 +165,13 @@ class OnboardingApplication(BaseModel):
         cls, *, date_of_birth: Any, ssn: Any, licence: Any, state: Any,
         application_date: Any = None,
     ) -> OnboardingApplication:
-        """Validate raw input, raising ``InvalidInput`` with every problem found."""
+        """Validate raw input, raising ``InvalidInput`` with every problem found. Without an
+        ``application_date`` the server dates it: today."""
         try:
             return cls(
                 date_of_birth=date_of_birth, ssn=ssn, licence=licence, state=state,
                 application_date=application_date if application_date is not None else today(),
+                server_dated=application_date is None,
             )
         except ValidationError as exc:
             raise _problems(exc) from None

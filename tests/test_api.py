@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -42,9 +43,11 @@ def api_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def client(api_dir: Path, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+def client(api_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setenv(settings.DATA_DIR_ENV, str(api_dir))
-    return TestClient(create_app(RiskStore(settings.Paths(api_dir))), base_url=LOCAL)
+    app = create_app(RiskStore(settings.Paths(api_dir)))
+    yield TestClient(app, base_url=LOCAL)
+    app.state.decisions.signups.flush()  # no offline copy lands during the next test's snapshot
 
 
 def test_health(client):

@@ -9,6 +9,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -38,8 +39,10 @@ def years_ago(years: int) -> str:
 
 
 @pytest.fixture()
-def client(own_world) -> TestClient:
-    return TestClient(create_app(own_world), base_url=LOCAL)
+def client(own_world) -> Iterator[TestClient]:
+    app = create_app(own_world)
+    yield TestClient(app, base_url=LOCAL)
+    app.state.decisions.signups.flush()
 
 
 def applicant(ssn: str, licence: str, dob: str = "1990-01-01", state: str = "CA") -> dict[str, str]:

@@ -25,7 +25,7 @@ from riskcore.data.errors import StoreNotReady
 from riskcore.data.store import RiskStore
 from riskcore.serving.decisions import Decisions
 from tests import oracle
-from tests.conftest import run_cli
+from tests.conftest import copy_world, run_cli
 from tests.servers import free_port, wait_for_http
 
 
@@ -84,7 +84,7 @@ def assert_matches_oracle(store: RiskStore, drivers: range) -> None:
         assert score == pytest.approx(expected_score, abs=1e-5) if expected_score is not None else score is None
 
 
-@pytest.mark.parametrize("job", ["simulate_day", "materialize"])
+@pytest.mark.parametrize("job", ["apply", "materialize"])  # the steps long enough to land a kill in
 def test_bootstrap_killed_half_way_is_detected_and_redone(fresh_world, capsys, job):
     proc = spawn(fresh_world.paths.root, "bootstrap", "--drivers", "300")
     assert kill_during(proc, fresh_world.paths.ledger_db, job), f"the kill landed outside {job}"
@@ -99,10 +99,20 @@ def test_bootstrap_killed_half_way_is_detected_and_redone(fresh_world, capsys, j
     assert_matches_oracle(RiskStore(fresh_world.paths), range(1001, 1011))
 
 
+@pytest.fixture(scope="module")
+def busy_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A population big enough that each step of a tick lasts long enough to kill it in (the
+    day's data and the batch job take ~0.1 s at 20,000 drivers, ~10 ms at 300)."""
+    root = tmp_path_factory.mktemp("busy-world")
+    demo_world.bootstrap(RiskStore(settings.Paths(root)), drivers=20_000)
+    return root
+
+
 @pytest.mark.parametrize(("job", "extra"), [("simulate_day", 0.0), ("batch_job", 0.0),
                                             ("materialize", 0.0), ("materialize", 0.3)])
-def test_job_killed_half_way_keeps_previous_data(fresh_world, capsys, job, extra):
-    demo_world.bootstrap(fresh_world, drivers=300)
+def test_job_killed_half_way_keeps_previous_data(busy_world, tmp_path, monkeypatch, capsys, job, extra):
+    fresh_world = copy_world(busy_world, tmp_path / "world")
+    monkeypatch.setenv(settings.DATA_DIR_ENV, str(fresh_world.paths.root))
     drivers = range(1001, 1011)
     before = decisions_now(fresh_world, drivers)
     proc = spawn(fresh_world.paths.root, "tick", "--seed", "3")

@@ -62,12 +62,18 @@ def disk_guard(root: Path) -> Iterator[None]:
     Reads need it too: SQLite in WAL mode cannot open a database whose directory is read-only."""
     try:
         yield
-    except StoreNotWritable:
+    except (StoreNotWritable, StoreNotReady):
         raise
     except Exception as exc:
-        if is_write_failure(exc):
-            raise StoreNotWritable(root, exc) from exc
-        raise
+        if not is_write_failure(exc):
+            raise
+        if "disk i/o error" in str(exc).lower() and unwritable_reason(root) is None:
+            # The disk takes writes: SQLite lost its file under an open connection (a ledger or
+            # store deleted while a server still had it open), not a full disk.
+            raise StoreNotReady(
+                f"a database in {root} was deleted or replaced while another process had it open: stop "
+                "the dashboard and the API, then run `riskcore repair`") from exc
+        raise StoreNotWritable(root, exc) from exc
 
 
 MIN_FREE_BYTES = 1 << 20

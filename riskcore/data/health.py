@@ -145,6 +145,8 @@ def _data_file_problems(store: RiskStore) -> list[str]:
 def _ledger_problems(ledger: Ledger) -> list[str]:
     problems = [f"{job.job} started {job.started} was interrupted (run `riskcore repair`)"
                 for job in ledger.interrupted_jobs().itertuples()]
+    if ledger.job_in_progress():  # a job holds the writer lock: signups' offline copies wait for it
+        return problems
     pending = ledger.unsynced()
     stuck = pending[pd.to_datetime(pending["at"], utc=True) < pd.Timestamp(utc_now() - SYNC_GRACE)]
     if len(stuck):

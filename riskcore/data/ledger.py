@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from riskcore.data.errors import disk_guard
-from riskcore.settings import process_alive
+from riskcore.data.errors import StoreNotReady, disk_guard
+from riskcore.settings import FIRST_DRIVER_ID, process_alive
 
 # Bumped when the schema changes incompatibly; an older ledger asks for a reset.
 SCHEMA_VERSION = 2
@@ -175,7 +175,7 @@ class SignupTransaction:
     def register(self, application: str, ssn: str, dl: str, state: str, at: str, entry: DecisionEntry) -> int:
         """A new driver: id, decision and identity claim, in this transaction."""
         (highest,) = self._conn.execute("SELECT COALESCE(MAX(driver_id), 0) FROM signups").fetchone()
-        driver_id = int(highest) + 1
+        driver_id = max(int(highest), FIRST_DRIVER_ID - 1) + 1
         decision_id = _insert_decision(self._conn, entry, driver_id)
         self._conn.execute(
             "INSERT INTO signups (driver_id, application, ssn, dl, state, at, decision_id)"
@@ -229,13 +229,17 @@ class Ledger:
         self.path = path
 
     @contextmanager
-    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+    def _connect(self, write: bool = False, create: bool = False) -> Iterator[sqlite3.Connection]:
         """One transaction on a fresh connection (safe across threads, processes and resets).
         Writers of this process queue on a thread lock; other processes on SQLite's lock. A
-        full or read-only disk is ``StoreNotWritable``."""
+        full or read-only disk is ``StoreNotWritable``. Only ``create`` (a bootstrap, a restore)
+        makes a missing ledger: a read that made an empty one would make every driver a stranger."""
+        if not create and not self.path.exists():
+            raise StoreNotReady(f"the ledger {self.path} (signups, decision log) is missing: run `riskcore repair`")
         lock = _writer_lock(self.path) if write else nullcontext()
+        uri = f"file:{self.path}?mode={'rwc' if create else 'rw'}"
         with (lock, disk_guard(self.path.parent),
-              closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as conn):
+              closing(sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)) as conn):
             conn.execute("PRAGMA journal_mode=WAL")
             # A commit survives a killed process (the threat here) without an fsync per
             # decision; only an OS crash can lose the last few entries.
@@ -253,15 +257,26 @@ class Ledger:
             conn.execute("COMMIT")
 
     def _ensure_schema(self, conn: sqlite3.Connection, inode: int) -> None:
+        """Create the tables of a new ledger, or refuse an old one, in one locked transaction: a
+        reader arriving while another connection creates them waits, then sees them whole."""
         if _SCHEMA_READY.get(self.path) == inode:
             return
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        (tables,) = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()
-        if tables and version != SCHEMA_VERSION:
-            raise LedgerOutdated(
-                f"the ledger {self.path} was written by an older version of Driver Risk Studio:"
-                " run `riskcore reset` (the demo data is rebuilt)")
-        conn.executescript(_SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            (tables,) = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+            if tables and version != SCHEMA_VERSION:
+                raise LedgerOutdated(
+                    f"the ledger {self.path} was written by an older version of Driver Risk Studio:"
+                    " run `riskcore reset` (the demo data is rebuilt)")
+            for statement in _SCHEMA.split(";"):  # IF NOT EXISTS: tables added since are created
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
         _SCHEMA_READY[self.path] = inode
 
     # --- signups: the source of truth ---------------------------------------------------------
@@ -272,9 +287,11 @@ class Ledger:
             yield SignupTransaction(conn)
 
     def add_seeded(self, signups: pd.DataFrame) -> None:
-        """The seeded population (bootstrap): already in the feature store, so synced."""
+        """Drivers already in the feature store, so synced: the seeded population (a bootstrap),
+        or what a restore finds in the signups data. Creates the ledger if it is missing; an SSN
+        the ledger already holds stays with its driver."""
         rows = signups[SIGNUP_COLUMNS].astype({"driver_id": int}).itertuples(index=False)
-        with self._connect(write=True) as conn:
+        with self._connect(write=True, create=True) as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO signups (driver_id, ssn, dl, state, at, synced)"
                 " VALUES (?, ?, ?, ?, ?, 1)", [(int(d), s, l, st, str(a)) for d, s, l, st, a in rows])
@@ -294,10 +311,6 @@ class Ledger:
     def mark_synced(self, driver_ids: Sequence[int]) -> None:
         with self._connect(write=True) as conn:
             conn.executemany("UPDATE signups SET synced = 1 WHERE driver_id = ?", [(int(d),) for d in driver_ids])
-
-    def driver_count(self) -> int:
-        with self._connect() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM signups").fetchone()[0])
 
     # --- launched states ----------------------------------------------------------------------
 
@@ -368,13 +381,23 @@ class Ledger:
 
     def interrupted_jobs(self) -> pd.DataFrame:
         """Jobs marked running whose process is gone (killed, crashed, laptop closed)."""
+        running, gone = self._running_jobs()
+        return running[gone].drop(columns=["pid"]) if len(running) else running
+
+    def job_in_progress(self) -> bool:
+        """Whether a job of a live process is running now (it may hold the writer lock)."""
+        running, gone = self._running_jobs()
+        return not all(gone)
+
+    def _running_jobs(self) -> tuple[pd.DataFrame, list[bool]]:
+        """Jobs marked running, and for each whether its process is gone."""
         if not self.path.exists():
-            return pd.DataFrame(columns=["id", "job", "started"])
+            return pd.DataFrame(columns=["id", "job", "pid", "started"]), []
         with self._connect() as conn:
             running = pd.read_sql_query("SELECT id, job, pid, started FROM jobs WHERE outcome = 'running'", conn)
         gone = [not process_alive(int(pid)) if pid != os.getpid() else job_id not in _ACTIVE
                 for job_id, pid in zip(running["id"], running["pid"])]
-        return running[gone].drop(columns=["pid"]) if len(running) else running
+        return running, gone
 
     def mark_interrupted(self, job_ids: list[int]) -> None:
         with self._connect(write=True) as conn:

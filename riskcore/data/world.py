@@ -128,35 +128,49 @@ def quarantine_unreadable(store: RiskStore) -> list[str]:
     return moved
 
 
+def offline_signups(store: RiskStore) -> pd.DataFrame:
+    """The signups data, one row per driver, as ledger signups (driver_id, ssn, dl, state, at)."""
+    offline = read_parts(store.paths.signups_dir, ["driver_id", "ssn", "dl", "signup_state", "event_timestamp"])
+    offline = offline.sort_values("event_timestamp").drop_duplicates("driver_id", keep="last")
+    return offline.rename(columns={"signup_state": "state", "event_timestamp": "at"}).assign(
+        at=lambda f: f["at"].map(lambda t: t.isoformat()))
+
+
 def restore_ledger(store: RiskStore) -> int:
     """A lost ledger comes back from the best copy left, the offline signups: drivers keep
     their ids and identities (the decision log and idempotency keys are gone). Returns drivers."""
-    offline = read_parts(store.paths.signups_dir, ["driver_id", "ssn", "dl", "signup_state", "event_timestamp"])
-    offline = offline.sort_values("event_timestamp").drop_duplicates("driver_id", keep="last")
-    ledger = Ledger(store.paths.ledger_db)
-    ledger.add_seeded(offline.rename(columns={"signup_state": "state", "event_timestamp": "at"})
-                      .assign(at=lambda f: f["at"].map(lambda t: t.isoformat())))
+    offline = offline_signups(store)
+    Ledger(store.paths.ledger_db).add_seeded(offline)
     return len(offline)
 
 
 def reconcile_signups(store: RiskStore) -> str | None:
-    """Make the offline signups equal to the ledger's: replay what is unsynced, then, if the
-    parts still disagree (lost rows, drivers the ledger never had), rewrite them from the
-    ledger and move the old parts aside. Returns what was done, or None."""
+    """Make the offline signups equal to the ledger's: replay what is unsynced; adopt drivers
+    only the signups data knows (a ledger restored from an older copy: nobody is dropped, and an
+    SSN the ledger gives to another driver stays with that driver); then, if the parts still
+    disagree, rewrite them from the ledger and move the old parts aside. Returns what was done."""
     replayed = SignupSync(store).replay()
     ledger = Ledger(store.paths.ledger_db)
+    offline = offline_signups(store)
+    strangers = offline[~offline["driver_id"].isin(ledger.signups()["driver_id"])]
+    if len(strangers):
+        ledger.add_seeded(strangers)
     truth = ledger.signups()
-    offline = read_parts(store.paths.signups_dir, ["driver_id"])["driver_id"].astype(int)
-    if set(offline) == set(truth["driver_id"]):
-        return f"replayed {replayed} interrupted signup(s) from the ledger" if replayed else None
-    with store.writing():
-        old = parts(store.paths.signups_dir)
-        write_part(store.paths.signups_dir, signup_rows(truth), SIGNUPS_SCHEMA, f"ledger-{utc_now():%Y%m%dT%H%M%S%f}.parquet")
-        target = store.paths.quarantine_dir / store.paths.signups_dir.name
-        target.mkdir(parents=True, exist_ok=True)
-        for part in old:
-            part.rename(target / part.name)
-    return f"rewrote the signups data from the ledger ({len(truth)} drivers)"
+    done = [f"replayed {replayed} interrupted signup(s) from the ledger"] if replayed else []
+    adopted = strangers["driver_id"].isin(truth["driver_id"]).sum()
+    if adopted:
+        done.append(f"took {adopted} driver(s) the ledger lacked back from the signups data")
+    if set(offline["driver_id"]) != set(truth["driver_id"]):
+        with store.writing():
+            old = parts(store.paths.signups_dir)
+            write_part(store.paths.signups_dir, signup_rows(truth), SIGNUPS_SCHEMA,
+                       f"ledger-{utc_now():%Y%m%dT%H%M%S%f}.parquet")
+            target = store.paths.quarantine_dir / store.paths.signups_dir.name
+            target.mkdir(parents=True, exist_ok=True)
+            for part in old:
+                part.rename(target / part.name)
+        done.append(f"rewrote the signups data from the ledger ({len(truth)} drivers)")
+    return "; ".join(done) or None
 
 
 def rebuild_sources(store: RiskStore, info: dict[str, Any]) -> list[str]:

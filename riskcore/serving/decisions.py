@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from riskcore import pii, settings
-from riskcore.clock import today, utc_now
+from riskcore.clock import utc_now
 from riskcore.data.errors import StoreNotWritable, disk_guard
 from riskcore.data.ledger import Claim, DecisionEntry, Ledger, ShadowRow, now_iso
 from riskcore.data.signups import SignupSync
@@ -224,7 +224,7 @@ class Decisions:
             return result
         inputs = {"ssn": identity.ssn, "dl": identity.dl, "state": app.state,
                   **({"channel": channel} if channel else {})}
-        if what_if or version != SERVED_VERSION or app.application_date != today():
+        if what_if or version != SERVED_VERSION or not app.server_dated:
             return self._log(replace(result, what_if=True), inputs)
         return self._signup(app, identity, result, inputs)
 
