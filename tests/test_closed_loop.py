@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
@@ -242,9 +244,24 @@ def test_a_new_driver_has_a_first_day_and_a_real_daily_decision(own_world):
     service.signups.flush()
     assert (daily.decision, pytest.approx(daily.score, abs=1e-5)) == oracle.daily_decision(
         own_world.paths.root, newcomer, utc_now())
-    # Replaying the signup (as after a crash) writes the same first day, not another one.
-    before = oracle.daily_decision(own_world.paths.root, newcomer, utc_now())
+    # Replaying the signup (as after a crash) writes the same first day, row for row, not another.
+    def first_days() -> list[pd.DataFrame]:
+        return [pq.read_table(part).to_pandas().drop(columns="created")
+                for part in sorted(own_world.paths.hourly_dir.glob("newcomers-*.parquet"))]
+
     with sqlite3.connect(own_world.paths.ledger_db) as conn:
         conn.execute("UPDATE signups SET synced = 0 WHERE driver_id = ?", (newcomer,))
     assert service.signups.replay() == 1
-    assert oracle.daily_decision(own_world.paths.root, newcomer, utc_now()) == before
+    original, replayed = first_days()
+    pd.testing.assert_frame_equal(original.reset_index(drop=True), replayed.reset_index(drop=True))
+
+
+def test_files_written_by_another_process_are_private(tmp_path):
+    root = tmp_path / "data"
+    done = subprocess.run([sys.executable, "-m", "riskcore", "bootstrap", "--drivers", "3"], capture_output=True,
+                          text=True, timeout=300, check=False, env={**os.environ, settings.DATA_DIR_ENV: str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = [p for p in root.rglob("*") if p.name != "README.md"]
+    assert any(p.name == "ledger.db" for p in found) and any(p.suffix == ".parquet" for p in found)
+    for path in [root, *found]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, (path, oct(path.stat().st_mode))

@@ -363,3 +363,54 @@ def test_a_read_only_data_dir_is_a_sentence(small_disk):
         assert done.returncode == 1 and done.stderr.count("\n") == 1 and "is not writable" in done.stderr
     status = cli(env, "status")
     assert "Traceback" not in status.stderr and "the data directory is not writable (read-only" in status.stdout
+
+
+def test_a_lost_ledger_is_never_recreated_by_a_reader_and_repair_keeps_every_driver(fresh_world):
+    demo_world.bootstrap(fresh_world, drivers=12)
+    fresh_world.paths.ledger_db.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{fresh_world.paths.ledger_db}{suffix}").unlink(missing_ok=True)
+    reader = RiskStore(fresh_world.paths)  # a page that lists drivers, after the loss
+    with pytest.raises(StoreNotReady, match="ledger .* is missing"):
+        reader.roster()
+    assert not fresh_world.paths.ledger_db.exists()
+    assert "the ledger (signups, decision log) is missing" in " ".join(reader.status().problems)
+    assert "restored the ledger's 12 drivers" in demo_world.repair(reader)
+    assert reader.roster()["driver_id"].tolist() == list(range(1001, 1013))
+
+
+def test_readers_of_a_ledger_being_created_never_see_half_a_schema(tmp_path):
+    """A reset recreates the ledger while the Talk track's feed (and Home) read it: a reader must
+    see no ledger or a whole one, never tables without their schema version."""
+    import threading
+
+    import pandas as pd
+
+    from riskcore.data.ledger import Ledger, LedgerOutdated
+
+    seeded = pd.DataFrame({"driver_id": [1001], "ssn": ["ssn_x"], "dl": ["dl_x"], "state": ["CA"],
+                           "at": ["2026-01-01T00:00:00+00:00"]})
+    failures: list[BaseException] = []
+    for trial in range(30):
+        path = tmp_path / f"ledger-{trial}.db"
+        start = threading.Barrier(5)
+
+        def read() -> None:
+            start.wait()
+            for _ in range(200):
+                try:
+                    Ledger(path).decisions(1)
+                except StoreNotReady:
+                    continue  # not created yet
+                except LedgerOutdated as exc:
+                    failures.append(exc)
+                return
+
+        readers = [threading.Thread(target=read) for _ in range(4)]
+        for thread in readers:
+            thread.start()
+        start.wait()
+        Ledger(path).add_seeded(seeded)
+        for thread in readers:
+            thread.join()
+    assert failures == []

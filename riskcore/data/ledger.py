@@ -240,12 +240,14 @@ class Ledger:
         uri = f"file:{self.path}?mode={'rwc' if create else 'rw'}"
         with (lock, disk_guard(self.path.parent),
               closing(sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)) as conn):
-            conn.execute("PRAGMA journal_mode=WAL")
+            inode = os.stat(self.path).st_ino
+            if write or create:
+                self._ensure_schema(conn, inode)
+            else:
+                self._check_schema(conn, inode)
             # A commit survives a killed process (the threat here) without an fsync per
             # decision; only an OS crash can lose the last few entries.
             conn.execute("PRAGMA synchronous=NORMAL")
-            inode = os.stat(self.path).st_ino
-            self._ensure_schema(conn, inode)
             _keep_open(self.path, inode)
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
@@ -257,18 +259,16 @@ class Ledger:
             conn.execute("COMMIT")
 
     def _ensure_schema(self, conn: sqlite3.Connection, inode: int) -> None:
-        """Create the tables of a new ledger, or refuse an old one, in one locked transaction: a
-        reader arriving while another connection creates them waits, then sees them whole."""
+        """A writer's first connection to this file: WAL mode (persistent, set once), then the
+        tables, created or completed in one locked transaction, so a reader sees no ledger or a
+        whole one."""
         if _SCHEMA_READY.get(self.path) == inode:
             return
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            (version,) = conn.execute("PRAGMA user_version").fetchone()
-            (tables,) = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()
-            if tables and version != SCHEMA_VERSION:
-                raise LedgerOutdated(
-                    f"the ledger {self.path} was written by an older version of Driver Risk Studio:"
-                    " run `riskcore reset` (the demo data is rebuilt)")
+            self._refuse_outdated(conn, allow_new=True)
             for statement in _SCHEMA.split(";"):  # IF NOT EXISTS: tables added since are created
                 if statement.strip():
                     conn.execute(statement)
@@ -278,6 +278,26 @@ class Ledger:
                 conn.execute("ROLLBACK")
             raise
         _SCHEMA_READY[self.path] = inode
+
+    def _check_schema(self, conn: sqlite3.Connection, inode: int) -> None:
+        """A reader never creates or changes the schema: a ledger still being created is not
+        ready yet, an older one asks for a reset."""
+        if _SCHEMA_READY.get(self.path) != inode:
+            self._refuse_outdated(conn, allow_new=False)
+
+    def _refuse_outdated(self, conn: sqlite3.Connection, allow_new: bool) -> None:
+        # One statement, so both come from the same snapshot (a creator may commit in between).
+        version, tables = conn.execute(
+            "SELECT user_version, (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table')"
+            " FROM pragma_user_version").fetchone()
+        if version == SCHEMA_VERSION:
+            return
+        if version == 0 and not tables:  # a new file
+            if allow_new:
+                return
+            raise StoreNotReady(f"the ledger {self.path} is being created: try again in a moment")
+        raise LedgerOutdated(f"the ledger {self.path} was written by an older version of Driver Risk Studio:"
+                             " run `riskcore reset` (the demo data is rebuilt)")
 
     # --- signups: the source of truth ---------------------------------------------------------
 
