@@ -97,7 +97,8 @@ def test_batch_job_makes_a_driver_risky(own_world, capsys):
 
     # The cadence tick gives everyone a new day; the risky driver is whoever the tick picks.
     code, results, _ = run_cli(capsys, "tick", "--seed", "7")
-    assert code == 0 and [r["job"] for r in results] == ["simulate_day", "batch_job", "materialize", "score_all"]
+    assert code == 0 and [r["job"] for r in results] == ["simulate_day", "batch_job", "materialize", "monitor",
+                                                         "score_all"]
     history = jobs.Ledger(own_world.paths.ledger_db).score_history(quiet)
     assert len(history) >= 2
 

@@ -1,8 +1,11 @@
-"""Data jobs: mock data, the daily batch job, batch scoring, launched states and the cadence tick.
+"""Data jobs: mock data, the daily batch job, batch scoring, launched states, monitoring and the
+cadence tick.
 
 Every job records itself in the ledger's job history (what, when, rows, duration, outcome), so a
 job killed half-way shows as "running" with no finish, and its output part (written atomically)
-either exists whole or not at all.
+either exists whole or not at all. The batch job's output is checked before it may be served
+(``riskcore.quality``): a failing batch is recorded as "blocked", with what failed and by how
+much, and materialization leaves its view serving yesterday's values.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from riskcore.data.store import (
     read_parts,
     write_part,
 )
+from riskcore.quality import bugs, checks, feature_tests, gate, monitoring
 from riskcore.serving import features as F
 from riskcore.serving.model import (
     APPROVED,
@@ -37,7 +41,7 @@ from riskcore.serving.model import (
     REVIEW,
     get_model,
 )
-from riskcore.validation import USPS_STATES, normalise_state
+from riskcore.validation import USPS_STATES, InvalidInput, normalise_state
 
 Progress = Callable[[int, int, str], None]
 RISKY_SHARE = 0.1
@@ -61,16 +65,18 @@ class JobResult:
 
 @contextmanager
 def recorded(ledger: Ledger, job: str) -> Iterator[dict[str, object]]:
-    """Record a job in the history; the body fills ``out['rows']``."""
+    """Record a job in the history; the body fills ``out['rows']`` and may set ``out['outcome']``
+    (default "ok") and ``out['message']``."""
     job_id = ledger.start_job(job)
     started = time.perf_counter()
-    out: dict[str, object] = {"rows": None, "job_id": job_id}
+    out: dict[str, object] = {"rows": None, "job_id": job_id, "outcome": "ok", "message": ""}
     try:
         yield out
     except BaseException as exc:
         ledger.finish_job(job_id, "failed", None, time.perf_counter() - started, str(exc)[:300])
         raise
-    ledger.finish_job(job_id, "ok", out["rows"], time.perf_counter() - started)  # type: ignore[arg-type]
+    ledger.finish_job(job_id, str(out["outcome"]), out["rows"], time.perf_counter() - started,  # type: ignore[arg-type]
+                      str(out["message"])[:1000])
 
 
 def _timestamps(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
@@ -153,10 +159,14 @@ def yesterdays_stats(hourly: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     return out
 
 
-def batch_job(store: RiskStore, as_of: datetime | None = None) -> JobResult:
-    """Compute yesterday's stats for all drivers from the last 24 hours of hourly data."""
+def batch_job(store: RiskStore, as_of: datetime | None = None, gated: bool = True) -> JobResult:
+    """Compute yesterday's stats for all drivers from the last 24 hours of hourly data, pass them
+    through the presenter's injected bug if one is armed, and check them: an output that fails a
+    check is written as a blocked part, which materialization will not serve. ``gated=False``
+    skips the checks (benchmarks compare the cost)."""
     as_of = as_of or utc_now()
     ledger = Ledger(store.paths.ledger_db)
+    bug = bugs.armed(store.paths)
     with recorded(ledger, "batch_job") as out:
         started = time.perf_counter()
         window = (pc.field("event_timestamp") > pd.Timestamp(as_of - timedelta(hours=24))) & (
@@ -164,11 +174,29 @@ def batch_job(store: RiskStore, as_of: datetime | None = None) -> JobResult:
         )
         hourly = read_parts(store.paths.hourly_dir, HOURLY_SCHEMA.names, window)
         stats = yesterdays_stats(hourly, as_of)
+        if bug is not None:
+            stats = bug.inject(stats, bugs.BatchContext(as_of, store.roster))
+        report = checks.evaluate(
+            stats, as_of=as_of, active_drivers=int(hourly["driver_id"].nunique()),
+            baseline_rates=monitoring.baseline_rates(store.paths, F.YESTERDAYS_VIEW),
+        ) if gated else None
+        blocked = report is not None and not report.passed
         with store.writing():
-            write_part(store.paths.yesterdays_dir, _timestamps(stats, utc_now()), YESTERDAYS_SCHEMA)
+            part = write_part(store.paths.yesterdays_dir, _timestamps(stats, utc_now()), YESTERDAYS_SCHEMA,
+                              gate.blocked_name() if blocked else None)
+        if report is not None:
+            ledger.record_checks(int(out["job_id"]), F.YESTERDAYS_VIEW, part.name, report.results)
+            out["message"] = report.summary() + (f" (injected bug: {bug.name})" if bug else "")
+        if blocked:
+            out["outcome"] = "blocked"
         out["rows"] = len(stats)
         flagged = int(stats[list(F.YESTERDAYS_FLAGS)].any(axis=1).sum())
-    return JobResult("batch_job", len(stats), time.perf_counter() - started, {"flagged_drivers": flagged}, "drivers")
+    detail: dict[str, object] = {"flagged_drivers": flagged, "blocked": blocked, "part": part.name}
+    if report is not None:
+        detail["checks"] = report.summary()
+    if bug is not None:
+        detail["injected_bug"] = bug.name
+    return JobResult("batch_job", len(stats), time.perf_counter() - started, detail, "drivers")
 
 
 # --- Batch scoring ------------------------------------------------------------------------
@@ -183,7 +211,9 @@ def latest_daily_features(store: RiskStore, ids: np.ndarray, now: datetime) -> p
     ):
         fresh = (pc.field("event_timestamp") > pd.Timestamp(now - ttl)) & (
             pc.field("event_timestamp") <= pd.Timestamp(now))
-        rows = read_parts(directory, ["driver_id", "event_timestamp", "created", *names], fresh)
+        # Blocked batch outputs are never served, so the batch model never reads them either.
+        rows = read_parts(directory, ["driver_id", "event_timestamp", "created", *names], fresh,
+                          gate.published_parts(directory))
         newest = rows.sort_values(["event_timestamp", "created"]).drop_duplicates("driver_id", keep="last")
         frame = frame.merge(newest[["driver_id", *names]], on="driver_id", how="left")
     return frame
@@ -241,7 +271,8 @@ def cadence_tick(
     store: RiskStore, tick: int | None = None, progress: Progress | None = None,
     risky_ids: list[int] | None = None,
 ) -> list[JobResult]:
-    """One simulated day: activity -> batch job -> materialize -> score every driver.
+    """One simulated day: activity -> batch job (checked) -> materialize -> monitor -> score
+    every driver.
 
     ``tick`` seeds the day (default: a new day every time); ``risky_ids`` chooses who has a bad
     day (default: a random tenth of the drivers).
@@ -251,21 +282,101 @@ def cadence_tick(
     tick = tick if tick is not None else time.time_ns() % 2**32
     ids = store.roster()["driver_id"].to_numpy(np.int64)
     risky = pick_risky(ids, seed=tick) if risky_ids is None else np.array(risky_ids, dtype=np.int64)
-    step(0, 4, "simulating a day of driver activity")
+    step(0, 5, "simulating a day of driver activity")
     day = simulate_day(store, now, ids, risky, seed=tick)
-    step(1, 4, "batch job: yesterday's stats and flags")
+    step(1, 5, "batch job: yesterday's stats and flags, then the checks")
     batch = batch_job(store, now)
-    step(2, 4, "materializing into the online store")
+    step(2, 5, "materializing into the online store")
     mat = materialize(store)
-    step(3, 4, "scoring every driver")
+    step(3, 5, "monitoring: Feast's metrics, drift and skew")
+    watched = monitor(store)
+    step(4, 5, "scoring every driver")
     scored = score_all(store)
-    step(4, 4, "done")
-    return [day, batch, mat, scored]
+    step(5, 5, "done")
+    return [day, batch, mat, watched, scored]
 
 
 def materialize(store: RiskStore, progress: Progress | None = None) -> JobResult:
+    """Incremental materialization of every view whose newest batch output passed its checks."""
     with recorded(Ledger(store.paths.ledger_db), "materialize") as out:
         started = time.perf_counter()
-        views = store.materialize(progress=progress)
+        held = gate.blocked_views(store.paths)
+        views = store.materialize(progress=progress, skip=held)
         out["rows"] = len(views)
-    return JobResult("materialize", len(views), time.perf_counter() - started, {"views": views}, "views")
+        if held:
+            out["message"] = "held back (newest batch failed its checks): " + ", ".join(
+                f"{view} ({part.name})" for view, part in held.items())
+    return JobResult("materialize", len(views), time.perf_counter() - started,
+                     {"views": views, "held_back": sorted(held)}, "views")
+
+
+# --- Feature quality ----------------------------------------------------------------------
+
+def monitor(store: RiskStore, skew_drivers: int = monitoring.SKEW_DRIVERS) -> JobResult:
+    """One monitoring pass (Feast's metrics, drift against the baseline, training/serving skew)."""
+    with recorded(Ledger(store.paths.ledger_db), "monitor") as out:
+        started = time.perf_counter()
+        report = monitoring.run(store, skew_drivers)
+        out["rows"] = report.profiled
+        out["message"] = report.summary()
+    return JobResult("monitor", report.profiled, time.perf_counter() - started,
+                     {**report.as_dict(), "summary": report.summary()}, "batch outputs profiled")
+
+
+def run_and_monitor(store: RiskStore, job: Callable[[], JobResult | list[JobResult]]) -> list[JobResult]:
+    """A job that changes what is stored or served, then a monitoring pass over what it left
+    (the batch job, materialization and overrides from the CLI and the pages)."""
+    done = job()
+    return [*(done if isinstance(done, list) else [done]), monitor(store)]
+
+
+def inject_bug(store: RiskStore, name: str | None) -> JobResult:
+    """Arm a named bug for every batch job from now on (None turns it off), in the job history."""
+    if name is not None and name not in bugs.BUGS:
+        raise InvalidInput("bug", f"unknown bug {name!r}; one of: {', '.join(bugs.BUGS)}")
+    with recorded(Ledger(store.paths.ledger_db), "inject_bug") as out:
+        started = time.perf_counter()
+        bug = bugs.arm(store, name)
+        out["rows"] = 0
+        out["message"] = f"armed {bug.name}: {bug.title}" if bug else "turned off"
+    return JobResult("inject_bug", 0, time.perf_counter() - started, {"armed": name}, "rows")
+
+
+def override(store: RiskStore, reason: str) -> JobResult:
+    """The presenter's override: serve the newest blocked batch output despite its failed checks,
+    with the reason in the job history, then materialize its view."""
+    reason = " ".join(str(reason).split())
+    if not reason or len(reason) > 200:
+        raise InvalidInput("reason", "say why the checks may be overridden (1 to 200 characters)")
+    held = gate.blocked_views(store.paths)
+    if not held:
+        raise InvalidInput("override", "no batch output is blocked: there is nothing to override")
+    ledger = Ledger(store.paths.ledger_db)
+    failed = ledger.check_history(50)
+    with recorded(ledger, "override") as out:
+        started = time.perf_counter()
+        released = []
+        with store.writing():
+            for view, part in held.items():
+                released.append(gate.publish(part).name)
+                why = failed[(failed["part"] == part.name) & (failed["passed"] == 0)]["name"].tolist()
+                out["message"] = (f"served {view} from {part.name} despite failed checks "
+                                  f"({', '.join(why) or 'unknown'}): {reason}")
+        others = {fv.name for fv in store.fs.list_feature_views()} - set(held)
+        views = store.materialize(skip=others)
+        out["rows"] = len(released)
+    return JobResult("override", len(released), time.perf_counter() - started,
+                     {"released": released, "materialized": views, "reason": reason}, "batch outputs")
+
+
+def run_feature_tests(store: RiskStore) -> JobResult:
+    """The feature unit tests CI runs, in a pytest subprocess; the results land in the data dir."""
+    with recorded(Ledger(store.paths.ledger_db), "feature_tests") as out:
+        started = time.perf_counter()
+        run = feature_tests.run(store.paths)
+        out["rows"] = len(run.cases)
+        out["message"] = run.summary()
+        if not run.passed:
+            out["outcome"] = "failed"
+    return JobResult("feature_tests", len(run.cases), time.perf_counter() - started,
+                     {"passed": run.passed, "summary": run.summary()}, "tests")
