@@ -30,6 +30,7 @@ PAGES = (
     ("pages/2_driver_home.py", "Driver home", ":material/directions_car:"),
     ("pages/3_online_features.py", "Online features", ":material/database:"),
     ("pages/4_batch_jobs.py", "Batch jobs", ":material/schedule:"),
+    ("pages/8_monitoring.py", "Monitoring", ":material/monitoring:"),
     ("pages/5_model.py", "Model", ":material/functions:"),
     ("pages/6_talk_track.py", "Talk track", ":material/campaign:"),
 )

@@ -9,15 +9,18 @@ from riskcore.data.ledger import Ledger
 svc = studio.page(
     "Batch jobs & materialization",
     "Batch pipelines carry business logic (and bugs): the daily job turns hourly activity into "
-    "yesterday's averages and red flags. Materialization copies the latest values into the online "
-    "store; batch scoring re-scores every driver. Jobs run in the background, one at a time.",
+    "yesterday's averages and red flags, checked before they may be served (see **Monitoring**). "
+    "Materialization copies the latest values into the online store; batch scoring re-scores every "
+    "driver. Jobs run in the background, one at a time.",
 )
 
 cols = st.columns(4)
 if cols[0].button("Run batch job", icon=":material/play_arrow:", width="stretch"):
-    studio.start_job(svc, "batch job", lambda progress: jobs.batch_job(svc.store))
+    studio.start_job(svc, "batch job", lambda progress: jobs.run_and_monitor(
+        svc.store, lambda: jobs.batch_job(svc.store)))
 if cols[1].button("Materialize (incremental)", icon=":material/sync:", width="stretch"):
-    studio.start_job(svc, "materialize", lambda progress: jobs.materialize(svc.store, progress))
+    studio.start_job(svc, "materialize", lambda progress: jobs.run_and_monitor(
+        svc.store, lambda: jobs.materialize(svc.store, progress)))
 if cols[2].button("Batch-score all drivers", icon=":material/calculate:", width="stretch"):
     studio.start_job(svc, "batch score", lambda progress: jobs.score_all(svc.store))
 if cols[3].button("One cadence tick", icon=":material/autorenew:", width="stretch"):

@@ -25,10 +25,11 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 # Page links read "<icon ligature><label>": match the label at the end.
 NAV = [re.compile(rf"{label}$") for label in
-       ("Home", "Onboard a driver", "Driver home", "Online features", "Batch jobs", "Model", "Talk track")]
+       ("Home", "Onboard a driver", "Driver home", "Online features", "Batch jobs", "Monitoring", "Model",
+        "Talk track")]
 PAGES = {"": "Driver Risk Studio", "onboarding": "Onboard a driver", "driver_home": "Driver home",
          "online_features": "Online features", "batch_jobs": "Batch jobs & materialization",
-         "model": "Model", "talk_track": "Talk track"}
+         "monitoring": "Monitoring", "model": "Model", "talk_track": "Talk track"}
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("REQUIRE_BROWSER") == "1":
@@ -160,3 +161,40 @@ def test_online_vs_offline_comparison(page: Page, server: str):
     settle(page)
     assert_clean(page)
     shot(page, "online_features-compare")
+
+
+def monitoring_shots(page: Page, name: str) -> None:
+    """The Monitoring page at a laptop projector's and a phone's size (first screen), then whole."""
+    for width, height in ((1280, 720), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(ARTIFACTS / f"monitoring-{name}-{width}x{height}.png"))
+    page.set_viewport_size({"width": 1600, "height": 2400})
+    page.wait_for_timeout(800)
+    shot(page, f"monitoring-{name}")
+
+
+def test_monitoring_catches_an_injected_bug_live_and_goes_green_again(page: Page, server: str):
+    page.goto(f"{server}/monitoring")
+    settle(page)
+    expect(page.get_by_text(re.compile(r"passed all 18 checks and was served"))).to_be_visible()
+    assert_clean(page)
+    monitoring_shots(page, "healthy")
+
+    page.get_by_role("button", name="Inject this bug").click()  # the first bug: a rate written as a percentage
+    expect(page.get_by_text("Bug injected: A rate written as a percentage")).to_be_visible()
+    page.get_by_role("button", name="Run a cadence tick").click()
+    expect(page.get_by_text(re.compile(r"was blocked by its checks"))).to_be_visible(timeout=120_000)
+    settle(page)
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text("blocked")
+    expect(page.get_by_text(re.compile(r"values differ: the offline store holds a batch output the checks blocked")))\
+        .to_be_visible()
+    assert_clean(page)
+    monitoring_shots(page, "bug")
+
+    page.get_by_role("button", name="Turn the bug off").click()
+    settle(page)
+    page.get_by_role("button", name="Run a cadence tick").click()
+    expect(page.get_by_text(re.compile(r"passed all 18 checks and was served"))).to_be_visible(timeout=120_000)
+    settle(page)
+    assert_clean(page)

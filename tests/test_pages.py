@@ -87,8 +87,10 @@ def test_run_batch_job_from_the_page(app):
     at.run()
     assert not at.exception
     history = at.dataframe[0].value
-    assert len(history) > 0 and history.iloc[0]["job"] == "batch_job" and history.iloc[0]["outcome"] == "ok"
-    assert len(jobs.Ledger(studio.services().store.paths.ledger_db).jobs(500)) == before + 1
+    # The batch job, checked, then the monitoring pass that follows every batch job.
+    assert list(history["job"][:2]) == ["monitor", "batch_job"] and set(history["outcome"][:2]) == {"ok"}
+    assert "all 18 checks passed" in history.iloc[1]["message"]
+    assert len(jobs.Ledger(studio.services().store.paths.ledger_db).jobs(500)) == before + 2
 
 
 def test_launch_a_state_changes_the_what_if(app, world):
@@ -119,9 +121,9 @@ def test_launch_a_state_changes_the_what_if(app, world):
     ("number", "title", "lands"),
     [
         (1, "Onboard a driver", "Preset **Happy path** filled in"),
-        (2, "Driver home", "Driver "),
+        (2, "Monitoring", "checks"),
         (3, "Model", None),
-        (4, "Onboard a driver", "Preset **Under 18** filled in"),
+        (4, "Monitoring", "checks"),
         (5, "Online features", None),
     ],
 )
@@ -136,9 +138,14 @@ def test_talk_track_buttons_open_their_scenario(app, number, title, lands):
     if number == 3:
         metrics = {m.label: m.value for m in at.metric}
         assert int(metrics["Would be approved if launched"]) >= 1
+    if number == 2:
+        assert studio.services().runner.wait().error is None  # the bad day ran, checked and monitored
     if number == 4:
+        assert any(b.label == "Run the feature tests" for b in at.button)
+        at.switch_page("pages/1_onboarding.py")  # the under-18 preset with v0 waits there
+        at.run()
+        assert "Preset **Under 18** filled in" in banners(at)
         assert at.radio(key="onboard.form.version").value == "v0"
-        at.switch_page("pages/1_onboarding.py")  # AppTest reruns the page it last switched to
         next(b for b in at.button if b.label == "Decide").click().run()
         assert "## What-if · Approved" in banners(at)  # v0 approves a 16-year-old, registers nobody
 
@@ -169,3 +176,53 @@ def test_online_vs_offline_comparison(app):
     compare = at.dataframe[tables].value
     assert list(compare.columns) == ["feature", "online", "offline (as of now)", "match"]
     assert compare["match"].all(), compare  # the world is fully materialized
+
+
+@pytest.fixture()
+def own_app(own_world):
+    """The app on a world of its own (these tests break its batch job)."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield lambda page: _open(page)
+    studio.services().runner.wait()
+    st.cache_resource.clear()
+
+
+def _run(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click().run()
+    state = studio.services().runner.wait()
+    assert state is None or state.error is None, state
+    return at.run()
+
+
+def test_monitoring_page_catches_an_injected_bug_and_goes_green_again(own_app):
+    at = own_app("pages/8_monitoring.py")
+    assert "passed all 18 checks" in banners(at)
+    at.selectbox(key="monitoring.bug").set_value("rate_as_percentage").run()
+    _run(at, "Inject this bug")
+    assert "Bug injected: **A rate written as a percentage**" in banners(at)
+    _run(at, "Run a cadence tick")
+    assert not at.exception, at.exception
+    shown = banners(at)
+    assert "was **blocked** by its checks: `driver_yesterdays_stats` keeps serving" in shown
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Newest batch"] == "blocked" and metrics["Checks failed"].startswith(("2 of", "3 of", "4 of"))
+    failed = at.dataframe[0].value
+    assert "range: yesterdays_conv_rate" in set(failed["name"])
+    assert "values differ" in shown  # skew shows the blocked batch
+    assert any(e.label.startswith("Override") for e in at.expander)
+    _run(at, "Turn the bug off")
+    _run(at, "Run a cadence tick")
+    assert "passed all 18 checks and was served" in banners(at)
+    assert {m.label: m.value for m in at.metric}["Skew"].startswith("0 of")
+
+
+def test_monitoring_page_runs_the_feature_tests(own_app):
+    at = own_app("pages/8_monitoring.py")
+    assert "have not run here yet" in banners(at)
+    _run(at, "Run the feature tests")
+    assert not at.exception
+    assert any("passed in" in s.value for s in at.success)
+    tests = next(d.value for d in at.dataframe if "test" in d.value.columns)
+    assert {"tests/test_features.py", "tests/test_checks.py"} == set(tests["file"])
+    assert (tests["outcome"] == "passed").all() and len(tests) > 40

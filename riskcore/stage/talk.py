@@ -27,8 +27,11 @@ TEACHING_POINTS = (
     TeachingPoint(
         "Batch feature pipelines are real work",
         "The daily batch job turns hourly activity into yesterday's averages and red flags: business "
-        "logic, thresholds, and room for bugs. Give a driver a bad day and watch the flags arrive.",
-        "Batch jobs: a driver's bad day", "pages/2_driver_home.py", bad_day=True,
+        "logic, thresholds, and room for bugs. The button gives a driver a bad day and opens Monitoring: "
+        "the checks pass and the flags arrive. Then inject a bug (a rate written as a percentage) and run "
+        "a tick: the checks block it on screen, the online store keeps yesterday's values and skew shows "
+        "what a model trained now would learn. Turn it off, run again: green.",
+        "Monitoring: a bad day, then break the batch job", "pages/8_monitoring.py", bad_day=True,
     ),
     TeachingPoint(
         "Models live inside a product",
@@ -38,9 +41,11 @@ TEACHING_POINTS = (
     ),
     TeachingPoint(
         "Test features before they decide about customers",
-        "The original model (v0) was untested: it approves a 16-year-old. Run the under-18 preset "
-        "with v0, then with v1; the unit tests pin every feature at its edges.",
-        "Onboard: under 18 with v0", "pages/1_onboarding.py", preset="under_18", version="v0",
+        "The original model (v0) was untested: it approves a 16-year-old. Here the unit tests pin every "
+        "feature and the batch job's checks at their edges: run them on screen (the same pytest files CI "
+        "runs) and show the checks per batch run. Then open Onboarding: the under-18 preset with v0 is "
+        "filled in; v1 declines it.",
+        "Monitoring: run the feature tests", "pages/8_monitoring.py", preset="under_18", version="v0",
     ),
     TeachingPoint(
         "Feast does a lot of the work",
