@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 from filelock import FileLock, Timeout
 
 from riskcore import settings
+from riskcore.clock import utc_now
 from riskcore.data import jobs
 from riskcore.data import world as demo_world
 from riskcore.data.ledger import Ledger
@@ -245,6 +247,24 @@ def test_repair_rebuilds_a_blocked_view_from_what_was_published(store):
                                   before[["driver_id", *F.YESTERDAYS_FEATURES]])
     jobs.cadence_tick(store, tick=501)
     assert gate.blocked_views(store.paths) == {}
+
+
+# --- the defect the monitoring found ------------------------------------------------------------
+
+@pytest.mark.parametrize("microsecond", [250_001, 250_999])  # Feast's generator rounds to ms: down, then up
+def test_a_simulated_day_has_every_hour_and_the_batch_job_averages_all_of_them(store, microsecond):
+    now = utc_now().replace(microsecond=microsecond)
+    ids = np.array(drivers(store))
+    jobs.simulate_day(store, now, ids, ids[:0], seed=microsecond)
+    day = newest_part(store.paths.hourly_dir)
+    assert day.groupby("driver_id").size().eq(24).all(), "a simulated day lost an hour"
+    assert day["event_timestamp"].max() <= now and day["event_timestamp"].min() > now - timedelta(hours=24)
+    jobs.batch_job(store, now)
+    stats = newest_part(store.paths.yesterdays_dir).set_index("driver_id")
+    expected = day.groupby("driver_id")[list(F.HOURLY_FEATURES)].mean()
+    for hourly, daily in zip(F.HOURLY_FEATURES, (F.Y_CONV_RATE, F.Y_ACC_RATE, F.Y_TRIPS)):
+        assert np.allclose(stats.loc[expected.index, daily], expected[hourly], rtol=1e-5), daily
+    jobs.materialize(store)
 
 
 # --- the CLI --------------------------------------------------------------------------------
