@@ -27,12 +27,16 @@ def controls() -> None:
                               format_func=lambda name: bugs.BUGS[name].title, key="monitoring.bug")
         st.caption(bugs.BUGS[choice].story)
         cols = st.columns(2)
-        if cols[0].button("Inject this bug", icon=":material/bug_report:", type="primary", width="stretch"):
-            jobs.inject_bug(svc.store, choice)
-            st.rerun()
-        if cols[1].button("Turn the bug off", icon=":material/healing:", disabled=armed is None, width="stretch"):
-            jobs.inject_bug(svc.store, None)
-            st.rerun()
+        inject = cols[0].button("Inject this bug", icon=":material/bug_report:", type="primary", width="stretch")
+        turn_off = cols[1].button("Turn the bug off", icon=":material/healing:", disabled=armed is None,
+                                  width="stretch")
+        if inject or turn_off:
+            try:
+                jobs.inject_bug(svc.store, choice if inject else None)
+            except Exception as exc:  # noqa: BLE001 - shown as prose
+                st.error(studio.friendly(exc))
+            else:
+                st.rerun()
         cols = st.columns(3)
         if cols[0].button("Run a cadence tick", icon=":material/autorenew:", width="stretch"):
             studio.start_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, progress=progress))
@@ -49,6 +53,7 @@ def override_control() -> None:
         if st.button("Serve it anyway", icon=":material/gavel:", disabled=not reason.strip()):
             studio.start_job(svc, "override", lambda progress: jobs.run_and_monitor(
                 svc.store, lambda: jobs.override(svc.store, reason)))
+            st.rerun()  # the whole page, so it follows the job
 
 
 def verdict() -> None:

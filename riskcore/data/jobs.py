@@ -360,13 +360,13 @@ def override(store: RiskStore, reason: str) -> JobResult:
     failed = ledger.check_history(50)
     with recorded(ledger, "override") as out:
         started = time.perf_counter()
-        released = []
+        released, said = [], []
         with store.writing():
             for view, part in held.items():
                 released.append(gate.publish(part).name)
                 why = failed[(failed["part"] == part.name) & (failed["passed"] == 0)]["name"].tolist()
-                out["message"] = (f"served {view} from {part.name} despite failed checks "
-                                  f"({', '.join(why) or 'unknown'}): {reason}")
+                said.append(f"served {view} from {part.name} despite failed checks ({', '.join(why)})")
+        out["message"] = f"{'; '.join(said)}: {reason}"
         others = {fv.name for fv in store.fs.list_feature_views()} - set(held)
         views = store.materialize(skip=others)
         out["rows"] = len(released)

@@ -16,8 +16,8 @@ drift score: ``quality.drift`` computes PSI from its histograms. Each pass
 Where it writes: Feast writes its tables under its repo path and rewrites each file in place.
 Ours is ``<data>/quality/.feast-work`` (never ``feature_repo/``), seeded with the published
 tables; when Feast is done each file is renamed into ``<data>/quality/feast_monitoring/``, so
-a reader never sees half a file. Profiles and skew samples are parquet parts beside it. The
-whole pass runs under the store's writer lock.
+a reader never sees half a file. Profiles and skew samples are parquet parts beside it. Feast's
+work and every write run under the store's writer lock; the skew sample only reads.
 """
 
 from __future__ import annotations
