@@ -124,6 +124,11 @@ class Paths:
     def armed_bug(self) -> Path:
         return self.quality_dir / "bug.json"
 
+    @property
+    def retired_batches_dir(self) -> Path:
+        """Blocked batch outputs a later one superseded: kept as evidence, out of the offline store."""
+        return self.quality_dir / "blocked"
+
     def source_dirs(self) -> tuple[Path, ...]:
         return (self.hourly_dir, self.yesterdays_dir, self.signups_dir, self.states_dir)
 

@@ -207,6 +207,9 @@ def test_turn_it_off_rerun_green(store):
     _, batch, mat, watched, _ = jobs.cadence_tick(store, tick=300)
     assert not batch.detail["blocked"] and mat.detail["held_back"] == []
     assert gate.blocked_views(store.paths) == {}
+    # The blocked outputs left the offline store when this one was published: nothing can serve them.
+    assert not list(store.paths.yesterdays_dir.glob("blocked-*.parquet"))
+    assert all(p.parent.parent == store.paths.retired_batches_dir for p in gate.retired_parts(store.paths))
     newest = newest_part(store.paths.yesterdays_dir).set_index("driver_id")
     served = online(store, YESTERDAY).set_index("driver_id")
     assert np.allclose(served[F.Y_CONV_RATE], newest.loc[served.index, F.Y_CONV_RATE], rtol=1e-6)
@@ -235,6 +238,28 @@ def test_the_override_is_explicit_and_logged(store):
     assert np.allclose(served[F.Y_CONV_RATE], raw.loc[served.index, F.Y_CONV_RATE], rtol=1e-6)
     assert (served[F.Y_CONV_RATE] > 1).all()  # what the presenter chose to serve
     jobs.cadence_tick(store, tick=401)
+    assert (online(store, YESTERDAY)[F.Y_CONV_RATE] <= 1).all()
+
+
+def test_an_override_serves_only_the_batch_it_releases(store):
+    before = online(store, YESTERDAY)
+    for seed, name in ((410, "rate_as_percentage"), (411, "day_shifted_by_timezone")):
+        jobs.inject_bug(store, name)
+        try:
+            jobs.cadence_tick(store, tick=seed)
+        finally:
+            jobs.inject_bug(store, None)
+    shifted = gate.blocked_part(store.paths.yesterdays_dir).name  # the newer one holds the view
+    (percentage,) = {p.name for p in store.paths.yesterdays_dir.glob("blocked-*.parquet")} - {shifted}
+    jobs.override(store, "show that a shifted day is skipped even when forced through")
+    assert (store.paths.yesterdays_dir / shifted.replace("blocked-", "part-")).exists()
+    assert not list(store.paths.yesterdays_dir.glob("blocked-*.parquet"))
+    assert percentage in {p.name for p in gate.retired_parts(store.paths)}
+    # The released rows are dated a day early: incremental materialization passes them by, and the
+    # older ×100 output, retired, cannot be picked up either.
+    pd.testing.assert_frame_equal(online(store, YESTERDAY)[["driver_id", *F.YESTERDAYS_FEATURES]],
+                                  before[["driver_id", *F.YESTERDAYS_FEATURES]])
+    jobs.cadence_tick(store, tick=412)
     assert (online(store, YESTERDAY)[F.Y_CONV_RATE] <= 1).all()
 
 

@@ -189,6 +189,8 @@ def batch_job(store: RiskStore, as_of: datetime | None = None, gated: bool = Tru
         with store.writing():
             part = write_part(store.paths.yesterdays_dir, _timestamps(stats, utc_now()), YESTERDAYS_SCHEMA,
                               gate.blocked_name() if blocked else None)
+            if not blocked:
+                gate.retire_blocked(store.paths)
         if report is not None:
             ledger.record_checks(int(out["job_id"]), F.YESTERDAYS_VIEW, part.name, report.results)
             out["message"] = report.summary() + (f" (injected bug: {bug.name})" if bug else "")
@@ -366,6 +368,7 @@ def override(store: RiskStore, reason: str) -> JobResult:
                 released.append(gate.publish(part).name)
                 why = failed[(failed["part"] == part.name) & (failed["passed"] == 0)]["name"].tolist()
                 said.append(f"served {view} from {part.name} despite failed checks ({', '.join(why)})")
+            gate.retire_blocked(store.paths)  # older blocked outputs: never served
         out["message"] = f"{'; '.join(said)}: {reason}"
         others = {fv.name for fv in store.fs.list_feature_views()} - set(held)
         views = store.materialize(skip=others)

@@ -5,8 +5,12 @@ produced, and skew monitoring must be able to see it), but under a name that say
 ``blocked-….parquet``. While a view's newest batch output is blocked, materialization skips that
 view, so yesterday's values keep serving (and go stale honestly), and batch scoring reads only
 published parts. A presenter's override renames the part to ``part-…`` (an atomic rename): it
-is then materialized like any other. The name is the state, so it survives a lost ledger and
-reads at a glance in a directory listing.
+is then materialized like any other. Once a newer output is published (a passing batch, or an
+override), every other blocked part leaves the offline store for ``<data>/quality/blocked/``:
+Feast materializes the newest row per driver in its window, so a bad row left behind could be
+served later (a driver missing from the new batch, or a published batch dated earlier), and a
+training set would read it. The name is the state, so it survives a lost ledger and reads at a
+glance in a directory listing.
 """
 
 from __future__ import annotations
@@ -81,3 +85,21 @@ def publish(part: Path) -> Path:
     released = part.with_name(PUBLISHED_PREFIX + part.name.removeprefix(BLOCKED_PREFIX))
     os.replace(part, released)
     return released
+
+
+def retire_blocked(paths: Paths) -> list[str]:
+    """Move every blocked part of the gated views out of the offline store (a newer output was
+    just published). Callers hold ``RiskStore.writing()``. Returns what moved."""
+    moved = []
+    for directory in gated_views(paths).values():
+        for part in [p for p in _parts(directory) if is_blocked(p)]:
+            target = paths.retired_batches_dir / directory.name
+            target.mkdir(parents=True, exist_ok=True)
+            os.replace(part, target / part.name)
+            moved.append(part.name)
+    return moved
+
+
+def retired_parts(paths: Paths) -> list[Path]:
+    """Blocked outputs moved out of the offline store, oldest first."""
+    return sorted(paths.retired_batches_dir.glob("*/*.parquet"), key=_written)

@@ -234,13 +234,15 @@ def feast_daily(paths: Paths) -> pd.DataFrame:
 
 
 def profiles(paths: Paths) -> pd.DataFrame:
-    """Every profiled batch output, oldest first, with whether it is blocked now."""
+    """Every profiled batch output in the order it was written, with whether its checks
+    blocked it (held back now, or retired since)."""
     frame = read_parts(paths.profiles_dir)
     if frame.empty:
         return pd.DataFrame(columns=[*PROFILE_SCHEMA.names, "blocked"])
-    held = {batch_of(p) for p in paths.yesterdays_dir.glob(f"{gate.BLOCKED_PREFIX}*.parquet")}
+    held = {batch_of(p) for p in [*paths.yesterdays_dir.glob(f"{gate.BLOCKED_PREFIX}*.parquet"),
+                                  *gate.retired_parts(paths)]}
     frame = frame.assign(blocked=frame["batch"].isin(held) & (frame["view"] == F.YESTERDAYS_VIEW))
-    return frame.sort_values(["event_time", "batch"], kind="stable").reset_index(drop=True)
+    return frame.sort_values("batch", kind="stable").reset_index(drop=True)
 
 
 def skew_history(paths: Paths) -> pd.DataFrame:
