@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from riskcore.quality import bugs, checks, drift
-from riskcore.serving import features as F
 
 AS_OF = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 STATES = ("CA", "FL", "IL", "NY", "SD", "TX", "WA")
@@ -196,8 +195,9 @@ def test_drift_is_about_zero_between_two_seeded_windows_of_one_distribution():
     assert drift.verdict(value, drift.noise(feast_histogram(first), feast_histogram(second))) == "stable"
 
 
-@pytest.mark.parametrize(("name", "shift"), [("shifted by 0.2", lambda x: x + 0.2), ("squeezed", lambda x: 0.3 + x * 0.4),
-                                             ("as a percentage", lambda x: x * 100)])
+@pytest.mark.parametrize(("name", "shift"), [
+    ("shifted by 0.2", lambda x: x + 0.2), ("squeezed", lambda x: 0.3 + x * 0.4), ("as a percentage", lambda x: x * 100),
+])
 def test_drift_is_large_for_a_shifted_window_and_matches_psi_computed_directly(name, shift):
     rng = np.random.default_rng(8)
     baseline, current = rng.random(5000), shift(rng.random(5000))

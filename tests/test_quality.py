@@ -103,7 +103,8 @@ def test_monitoring_writes_to_the_data_dir_never_the_checkout(store):
     assert checkout() == before
     assert not (settings.FEATURE_REPO / MONITORING_DIR).exists()
     # Feast's own layout, in the data dir; nothing left in its work dir.
-    assert (monitoring.FEAST_DIR, monitoring.FEAST_FEATURE_TABLE) == (MONITORING_DIR, MONITORING_PARQUET_FILES["feature"])
+    assert monitoring.FEAST_DIR == MONITORING_DIR
+    assert monitoring.FEAST_FEATURE_TABLE == MONITORING_PARQUET_FILES["feature"]
     published = store.paths.quality_dir / MONITORING_DIR
     assert {p.name for p in published.glob("*.parquet")} == set(MONITORING_PARQUET_FILES.values())
     assert not list(store.paths.monitoring_work_dir.rglob("*.parquet"))
@@ -164,7 +165,7 @@ def test_an_injected_bug_is_blocked_and_yesterdays_values_keep_serving(store, na
     before, hourly_before = online(store, YESTERDAY), online(store, HOURLY)
     jobs.inject_bug(store, name)
     try:
-        day, batch, mat, watched, scored = jobs.cadence_tick(store, tick=seed)
+        _, batch, mat, _, scored = jobs.cadence_tick(store, tick=seed)
     finally:
         jobs.inject_bug(store, None)
     # The checks caught it, on the record: which check failed and by how much.
