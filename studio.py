@@ -16,6 +16,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from riskcore import settings
 from riskcore.data import jobs, world
 from riskcore.data.errors import PiiKeyMismatch, StoreNotReady, StoreNotWritable
+from riskcore.data.jobs import JOBS
 from riskcore.data.ledger import LedgerOutdated
 from riskcore.data.runner import JobRunner
 from riskcore.data.store import RiskStore
@@ -34,6 +35,7 @@ PAGES = (
     ("pages/2_driver_home.py", "Driver home", ":material/directions_car:"),
     ("pages/3_online_features.py", "Online features", ":material/database:"),
     ("pages/4_batch_jobs.py", "Batch jobs", ":material/schedule:"),
+    ("pages/8_monitoring.py", "Monitoring", ":material/monitoring:"),
     ("pages/5_model.py", "Model", ":material/functions:"),
     ("pages/7_training.py", "Train a model", ":material/model_training:"),
     ("pages/6_talk_track.py", "Talk track", ":material/campaign:"),
@@ -157,59 +159,74 @@ def page(script: str, title: str, intro: str | None = None, light: bool = False)
 
 # --- Talk mode: the talk track's points, each run and landed on its page ----------------------
 
-def run_point(svc: Services, number: int) -> None:
-    """Set up and run point ``number``'s scenario, then open its page with the result on it."""
+def run_point(svc: Services, number: int, follow_up: bool = False) -> None:
+    """Set up and run point ``number``'s scenario (or its follow-up), then open its page with
+    the result on it."""
     point = TEACHING_POINTS[number - 1]
+    scenario, landing = (point.then.scenario, point.then.page) if follow_up and point.then else (point.scenario, point.page)
     state = st.session_state
     for stale in ("onboard.expect", "onboard.problems", "driver_home.before"):
         state.pop(stale, None)
-    if point.scenario == "happy_path":
+    if scenario == "happy_path":
         chosen, result = scenarios.happy_path(svc.decisions)
         remember_applicant(applicant_values(chosen), fill_form=True)
         state["onboard.result"], state["onboard.versions"] = [result], ([result.model.version], False)
-    elif point.scenario == "original_vs_served":
+    elif scenario == "original_vs_served":
         chosen, results = scenarios.original_vs_served(svc.decisions)
         remember_applicant(applicant_values(chosen), fill_form=True)
         state["onboard.result"], state["onboard.versions"] = results, ([r.model.version for r in results], True)
-    elif point.scenario == "bad_day":
+    elif scenario == "bad_day":
         driver, before = scenarios.bad_day_driver(svc.decisions)
         state["driver_home.driver"], state["driver_home.before"] = driver, before
         start_job(svc, BAD_DAY_JOB, lambda progress: jobs.cadence_tick(svc.store, progress=progress,
                                                                         risky_ids=[driver]))
-    elif point.scenario == "leak" and not svc.store.paths.mlflow_db.exists():
+    elif scenario == "bug_caught":
+        jobs.inject_bug(svc.store, scenarios.STAGE_BUG)
+        start_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, progress=progress))
+    elif scenario == "feature_tests":
+        start_job(svc, JOBS["feature_tests"][0], lambda progress: jobs.run_feature_tests(svc.store))
+    elif scenario == "leak" and not svc.store.paths.mlflow_db.exists():
         from riskcore.learning import job as learning  # scikit-learn: imported when first needed
 
         start_job(svc, TRAIN_JOB, lambda progress: learning.train(svc.store, progress=progress))
-    elif point.scenario == "launch_state":
+    elif scenario == "launch_state":
         chosen, result = scenarios.decline_for_unlaunched_state(svc.decisions)
         remember_applicant(applicant_values(chosen), fill_form=True)
         state["onboard.result"], state["onboard.versions"] = [result], ([result.model.version], False)
         state["model.state"] = chosen.state
     state["talk.point"] = number
     state["talk.landing"] = True
-    st.switch_page(point.page)
+    st.switch_page(landing)
 
 
 def talk_bar(svc: Services, script: str) -> bool:
-    """In talk mode, on the current point's page: the point, and the way to the next one."""
+    """In talk mode, on the current point's page (or its follow-up's): the point, its second
+    step, and the way to the next one."""
     number = st.session_state.get("talk.point")
-    if not number or TEACHING_POINTS[number - 1].page != script:
+    if not number:
         return False
     point = TEACHING_POINTS[number - 1]
+    if script not in (point.page, point.then.page if point.then else None):
+        return False
     if st.session_state.pop("talk.landing", False):
         scroll_to_top()
     with st.container(border=True):
-        text, forward, leave = st.columns([6, 2, 1], vertical_alignment="center")
+        text, steps, leave = st.columns([6, 3, 1], vertical_alignment="center")
         text.markdown(f"**{number}/{len(TEACHING_POINTS)} · {point.title}**")
         text.caption(point.say)
-        if number < len(TEACHING_POINTS) and presenter_controls():
-            following = TEACHING_POINTS[number]
-            if forward.button("Next point", icon=":material/arrow_forward:", type="primary", width="stretch",
-                              key="talk.next", help=following.action):
-                try:
-                    run_point(svc, number + 1)
-                except ScenarioUnavailable as exc:
-                    st.error(str(exc))
+        if presenter_controls():
+            try:
+                if point.then and script == point.page and steps.button(
+                        point.then.action, icon=":material/subdirectory_arrow_right:", width="stretch",
+                        key="talk.then"):
+                    run_point(svc, number, follow_up=True)
+                if number < len(TEACHING_POINTS):
+                    following = TEACHING_POINTS[number]
+                    if steps.button("Next point", icon=":material/arrow_forward:", type="primary", width="stretch",
+                                    key="talk.next", help=following.action):
+                        run_point(svc, number + 1)
+            except ScenarioUnavailable as exc:
+                st.error(str(exc))
         if leave.button("", icon=":material/close:", key="talk.end", help="Leave talk mode"):
             st.session_state.pop("talk.point")
             st.rerun()

@@ -139,7 +139,7 @@ onboarding_request = RequestSource(
 # --- Feature views --------------------------------------------------------------------------
 
 driver_hourly_stats = FeatureView(
-    name="driver_hourly_stats",
+    name=F.HOURLY_VIEW,
     entities=[driver],
     ttl=F.HOURLY_TTL,
     schema=[
@@ -154,7 +154,7 @@ driver_hourly_stats = FeatureView(
     owner=OWNER,
 )
 driver_yesterdays_stats = FeatureView(
-    name="driver_yesterdays_stats",
+    name=F.YESTERDAYS_VIEW,
     entities=[driver],
     ttl=F.YESTERDAYS_TTL,
     schema=[

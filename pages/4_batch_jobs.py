@@ -10,8 +10,9 @@ from riskcore.data.ledger import Ledger
 svc = studio.page(
     __file__, "Batch jobs & materialization",
     "Batch pipelines carry business logic (and bugs): the daily job turns hourly activity into "
-    "yesterday's averages and red flags. Materialization copies the latest values into the online "
-    "store; batch scoring re-scores every driver. Jobs run in the background, one at a time.",
+    "yesterday's averages and red flags, checked before they may be served (see **Monitoring**). "
+    "Materialization copies the latest values into the online store; batch scoring re-scores every "
+    "driver. Jobs run in the background, one at a time.",
 )
 
 TICK = "One cadence tick"
@@ -19,10 +20,11 @@ if studio.presenter_controls():
     cols = st.columns(4)
     label = JOBS["batch_job"][0]
     if cols[0].button(label, icon=":material/play_arrow:", width="stretch"):
-        studio.start_job(svc, label, lambda progress: jobs.batch_job(svc.store))
+        studio.start_job(svc, label, lambda progress: jobs.run_and_monitor(svc.store, lambda: jobs.batch_job(svc.store)))
     label = JOBS["materialize"][0]
     if cols[1].button(label, icon=":material/sync:", width="stretch", help="incremental: what is new since the last run"):
-        studio.start_job(svc, label, lambda progress: jobs.materialize(svc.store, progress))
+        studio.start_job(svc, label, lambda progress: jobs.run_and_monitor(
+            svc.store, lambda: jobs.materialize(svc.store, progress)))
     label = JOBS["score_all"][0]
     if cols[2].button(label, icon=":material/calculate:", width="stretch"):
         studio.start_job(svc, label, lambda progress: jobs.score_all(svc.store))

@@ -23,6 +23,8 @@ from riskcore.validation import InvalidInput
 
 log = logging.getLogger("riskcore")
 VERSIONS = sorted({version for _, version in MODELS})
+SKEW_DRIVERS = 20
+MAX_SKEW_DRIVERS = 1000
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -67,8 +69,17 @@ def _parser() -> argparse.ArgumentParser:
     score = command("score", "batch-score every driver with the daily model (the registry's champion)")
     score.add_argument("--version", choices=VERSIONS, default=None,
                        help="a hand-set model instead of the served one (the champion, else v1)")
-    tick = command("tick", "one cadence tick: simulate day, batch job, materialize, score")
+    tick = command("tick", "one cadence tick: simulate day, batch job, materialize, monitor, score")
     tick.add_argument("--seed", type=int, default=settings.DEFAULT_SEED)
+    monitor = command("monitor", "Feast's data-quality metrics, drift against the baseline, training/serving "
+                      "skew (runs after every batch job, materialization and tick too)")
+    monitor.add_argument("--skew-drivers", type=int, default=SKEW_DRIVERS,
+                         help=f"drivers in the skew sample (1 to {MAX_SKEW_DRIVERS:,})")
+    bug = command("bugs", "list, inject or turn off a realistic batch-job bug (the checks must catch it)")
+    bug.add_argument("action", nargs="?", choices=["list", "inject", "off"], default="list")
+    bug.add_argument("name", nargs="?", help="the bug to inject (see `riskcore bugs`)")
+    override = command("override", "serve the blocked batch output anyway (logged, with the reason)")
+    override.add_argument("--reason", required=True, help="why the failed checks may be overridden")
 
     onboard = command("onboard", "decide on a signup (dated today by the server)")
     onboard.add_argument("--dob", required=True, help="date of birth, YYYY-MM-DD")
@@ -177,16 +188,25 @@ def _run(args: argparse.Namespace) -> tuple[Any, str]:
             raise InvalidInput("risky-driver", f"no driver {unknown[0]}")
         r = jobs.simulate_day(store, utc_now(), roster, np.array(args.risky_driver, dtype=np.int64), args.seed)
         return r.__dict__, _job_text(r)
-    if command in ("batch-job", "materialize", "score", "tick"):
+    if command in ("batch-job", "materialize", "score", "tick", "override"):
         if command == "tick":
             results = jobs.cadence_tick(store, args.seed, progress=_progress)
         elif command == "batch-job":
-            results = [jobs.batch_job(store)]
+            results = jobs.run_and_monitor(store, lambda: jobs.batch_job(store))
         elif command == "materialize":
-            results = [jobs.materialize(store, progress=_progress)]
+            results = jobs.run_and_monitor(store, lambda: jobs.materialize(store, progress=_progress))
+        elif command == "override":
+            results = jobs.run_and_monitor(store, lambda: jobs.override(store, args.reason))
         else:
             results = [jobs.score_all(store, args.version)]
         return [r.__dict__ for r in results], "\n".join(_job_text(r) for r in results)
+    if command == "monitor":
+        if not 1 <= args.skew_drivers <= MAX_SKEW_DRIVERS:
+            raise InvalidInput("skew-drivers", f"expected 1 to {MAX_SKEW_DRIVERS:,}")
+        result = jobs.monitor(store, args.skew_drivers)
+        return _monitor_payload(store, result), _monitor_text(store, result)
+    if command == "bugs":
+        return _bugs(store, args)
     if command == "onboard":
         if args.date is not None and not args.what_if:
             raise InvalidInput("date", "a real signup is dated today by the server; add --what-if "
@@ -279,7 +299,57 @@ def _training_text(report: Any) -> str:
 
 
 def _job_text(result: Any) -> str:
-    return f"{result.job}: {result.summary} in {result.seconds:.2f}s"
+    text = f"{result.job}: {result.summary} in {result.seconds:.2f}s"
+    if result.job == "batch_job" and "checks" in result.detail:
+        text += f"\n  checks: {'BLOCKED, ' if result.detail['blocked'] else ''}{result.detail['checks']}"
+    if result.job == "materialize" and result.detail.get("held_back"):
+        text += f"\n  held back: {', '.join(result.detail['held_back'])} (newest batch failed its checks)"
+    if result.job == "monitor":
+        text += f"\n  {result.detail['summary']}" if "summary" in result.detail else ""
+    return text
+
+
+def _bugs(store: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    from riskcore.data import jobs
+    from riskcore.quality import bugs
+
+    if args.action == "inject":
+        if not args.name:
+            raise InvalidInput("bug", f"`bugs inject` needs a bug name: one of {', '.join(bugs.BUGS)}")
+        jobs.inject_bug(store, args.name)
+    elif args.action == "off":
+        jobs.inject_bug(store, None)
+    armed = bugs.armed(store.paths)
+    payload = {"armed": armed.name if armed else None,
+               "bugs": [{"name": b.name, "title": b.title, "caught_by": b.caught_by, "story": b.story}
+                        for b in bugs.BUGS.values()]}
+    lines = [f"{'*' if armed and b.name == armed.name else ' '} {b.name:<26} {b.title} (caught by: {b.caught_by})"
+             for b in bugs.BUGS.values()]
+    state = (f"armed: {armed.name} (every batch job injects it until `riskcore bugs off`)" if armed
+             else "no bug armed")
+    return payload, "\n".join([state, *lines])
+
+
+def _monitor_payload(store: Any, result: Any) -> dict[str, Any]:
+    from riskcore.quality import monitoring
+
+    table = monitoring.overview(store.paths)
+    return {**result.detail, "seconds": round(result.seconds, 3), "output": str(store.paths.quality_dir),
+            "features": json.loads(table.to_json(orient="records", date_format="iso"))}
+
+
+def _monitor_text(store: Any, result: Any) -> str:
+    from riskcore.quality import drift, monitoring
+
+    table = monitoring.overview(store.paths)
+    shown = table.drop(columns=["batch time"]) if len(table) else table
+    lines = [f"monitor: {result.detail['summary']} in {result.seconds:.2f}s",
+             f"drift: PSI against the bootstrap's baseline (watch > {drift.PSI_WATCH}, alert > {drift.PSI_ALERT})",
+             shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+    for view, cause in result.detail["skew"]["causes"].items():
+        lines.append(f"skew in {view}: {cause}")
+    lines.append(f"output: {store.paths.quality_dir} (Feast's tables in feast_monitoring/)")
+    return "\n".join(lines)
 
 
 def _status_payload(status: Any) -> dict[str, Any]:

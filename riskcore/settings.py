@@ -114,6 +114,39 @@ class Paths:
         """Where `repair` moves unreadable data files aside (never deleted)."""
         return self.root / "quarantine"
 
+    @property
+    def quality_dir(self) -> Path:
+        """Feature quality: Feast's monitoring tables (``feast_monitoring/``), per-batch profiles,
+        skew samples, feature-test reports and the presenter's injected bug."""
+        return self.root / "quality"
+
+    @property
+    def monitoring_work_dir(self) -> Path:
+        """Where Feast's monitoring writes while it runs (its files are rewritten in place); each
+        finished file is renamed into ``quality_dir/feast_monitoring``."""
+        return self.quality_dir / ".feast-work"
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.quality_dir / "profiles"
+
+    @property
+    def skew_dir(self) -> Path:
+        return self.quality_dir / "skew"
+
+    @property
+    def feature_tests_dir(self) -> Path:
+        return self.quality_dir / "feature-tests"
+
+    @property
+    def armed_bug(self) -> Path:
+        return self.quality_dir / "bug.json"
+
+    @property
+    def retired_batches_dir(self) -> Path:
+        """Blocked batch outputs a later one superseded: kept as evidence, out of the offline store."""
+        return self.quality_dir / "blocked"
+
     def source_dirs(self) -> tuple[Path, ...]:
         return (self.hourly_dir, self.yesterdays_dir, self.signups_dir, self.states_dir, self.outcomes_dir)
 

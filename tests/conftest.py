@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from riskcore import cli, settings
+from riskcore.data import jobs
 from riskcore.data import world as demo_world
 from riskcore.data.store import RiskStore
 from riskcore.serving.decisions import Decisions
@@ -86,3 +87,11 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
         if p.is_file() and p.name != ".write.lock" and not p.name.endswith("-shm")
         and not (p.name.endswith("-wal") and p.stat().st_size == 0)
     }
+
+
+def heal(store: RiskStore) -> None:
+    """The bug off and a healthy batch served, so the blocked one leaves the offline store: the
+    tests that follow see a fully materialized world."""
+    jobs.inject_bug(store, None)
+    jobs.batch_job(store)
+    jobs.materialize(store)

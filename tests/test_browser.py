@@ -23,23 +23,28 @@ import pytest
 
 from riskcore import settings
 from riskcore.data.ledger import Ledger
+from riskcore.data.store import RiskStore
 from riskcore.learning.registry import Registry
 from riskcore.stage import audience, presenter
 from riskcore.stage.talk import TEACHING_POINTS
+from tests.conftest import heal
 from tests.servers import free_port, wait_for_http
 
 CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.browser
+
 ARTIFACTS = settings.REPO_ROOT / "test-artifacts"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 KEY = "k7dp-x3mr-9wfa"
 # Page links read "<icon ligature><label>": match the label at the end.
 NAV = [re.compile(rf"{re.escape(label)}$") for label in
-       ("Home", "Onboard a driver", "Driver home", "Online features", "Batch jobs", "Model", "Train a model",
+       ("Home", "Onboard a driver", "Driver home", "Online features", "Batch jobs", "Monitoring", "Model",
+        "Train a model",
         "Talk track", "Join (audience)")]
 PAGES = {"": "Driver Risk Studio", "onboarding": "Onboard a driver", "driver_home": "Driver home",
          "online_features": "Online features", "batch_jobs": "Batch jobs & materialization",
-         "model": "Model", "training": "Train a model", "talk_track": "Talk track",
+         "monitoring": "Monitoring", "model": "Model", "training": "Train a model", "talk_track": "Talk track",
          "join": "Join the demo"}
 PROJECTOR = {"width": 1280, "height": 720}
 SIZES = {"1280x720": PROJECTOR, "1024x768": {"width": 1024, "height": 768}, "390x844": {"width": 390, "height": 844}}
@@ -136,12 +141,17 @@ def assert_clean(page: Page) -> None:
 
 
 def in_viewport(page: Page, locator) -> None:  # noqa: ANN001 - a Playwright locator
-    """The element is on screen without scrolling: its box lies inside the viewport."""
+    """The element is on screen without scrolling: its box lies inside the viewport. A rerun can
+    replace the element between two reads, so the box is read again until it settles."""
     expect(locator).to_be_visible()
-    box = locator.bounding_box()
     size = page.viewport_size
-    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= size["height"], box
-    assert 0 <= box["x"] and box["x"] + box["width"] <= size["width"], box
+    for _ in range(40):
+        box = locator.bounding_box()
+        inside = box is not None and 0 <= box["y"] and box["y"] + box["height"] <= size["height"]
+        if inside and 0 <= box["x"] and box["x"] + box["width"] <= size["width"]:
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError(f"not inside the {size} viewport: {box}")
 
 
 def shot(page: Page, name: str) -> None:
@@ -207,6 +217,20 @@ def test_each_talk_track_point_lands_with_its_result_on_screen(page: Page, serve
         Registry(settings.Paths(data_dir)).rollback()  # the hand-set v1 serves the tests that follow
     assert_clean(page)
     shot(page, f"talk-point-{number}-1280x720")
+    if point.then is None:
+        return
+    page.get_by_role("button", name=point.then.action).click()  # the point's second step
+    settle(page)
+    in_viewport(page, page.get_by_text(f"{number}/{len(TEACHING_POINTS)} · {point.title}"))
+    if point.then.scenario == "bug_caught":
+        blocked = page.get_by_text(re.compile(r"was blocked by its checks"))
+        expect(blocked).to_be_visible(timeout=120_000)
+        in_viewport(page, blocked)
+        heal(RiskStore(settings.Paths(data_dir)))
+    elif point.then.scenario == "feature_tests":
+        expect(page.get_by_text(re.compile(r"\d+ passed"))).to_be_visible(timeout=120_000)
+    assert_clean(page)
+    shot(page, f"talk-point-{number}-then-1280x720")
 
 
 def test_a_new_drivers_home_shows_approved_then_the_bad_day_declines(page: Page, server: str):
@@ -306,4 +330,37 @@ def test_train_a_model_build_train_compare_and_roll_back(page: Page, server: str
     page.get_by_role("button", name="Roll back the champion").click()
     settle(page)
     expect(page.get_by_text("hand-set: the registry has no champion")).to_be_visible()
+
+
+def monitoring_shots(page: Page, name: str) -> None:
+    """The Monitoring page at a laptop projector's and a phone's size (first screen), then whole."""
+    for width, height in ((1280, 720), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(ARTIFACTS / f"monitoring-{name}-{width}x{height}.png"))
+    page.set_viewport_size(PROJECTOR)
+
+
+def test_monitoring_catches_an_injected_bug_live_and_goes_green_again(page: Page, server: str):
+    go(page, "Monitoring")
+    expect(page.get_by_text(re.compile(r"passed all 18 checks and was served"))).to_be_visible()
+    assert_clean(page)
+    monitoring_shots(page, "healthy")
+
+    page.get_by_role("button", name="Inject this bug").click()  # the first bug: a rate written as a percentage
+    expect(page.get_by_text("Bug injected: A rate written as a percentage")).to_be_visible()
+    page.get_by_role("button", name="Run a cadence tick").click()
+    expect(page.get_by_text(re.compile(r"was blocked by its checks"))).to_be_visible(timeout=120_000)
+    settle(page)
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text("blocked")
+    expect(page.get_by_text(re.compile(r"values differ: the offline store holds a batch output the checks blocked")))\
+        .to_be_visible()
+    assert_clean(page)
+    monitoring_shots(page, "bug")
+
+    page.get_by_role("button", name="Turn the bug off").click()
+    settle(page)
+    page.get_by_role("button", name="Run a cadence tick").click()
+    expect(page.get_by_text(re.compile(r"passed all 18 checks and was served"))).to_be_visible(timeout=120_000)
+    settle(page)
     assert_clean(page)

@@ -98,7 +98,8 @@ def test_batch_job_makes_a_driver_risky(own_world, capsys):
 
     # The cadence tick gives everyone a new day; the risky driver is whoever the tick picks.
     code, results, _ = run_cli(capsys, "tick", "--seed", "7")
-    assert code == 0 and [r["job"] for r in results] == ["simulate_day", "batch_job", "materialize", "score_all"]
+    assert code == 0 and [r["job"] for r in results] == ["simulate_day", "batch_job", "materialize", "monitor",
+                                                         "score_all"]
     history = jobs.Ledger(own_world.paths.ledger_db).score_history(quiet)
     assert len(history) >= 2
 
@@ -229,7 +230,8 @@ def test_point_in_time_correct_historical_retrieval(own_world):
 
 def test_every_part_file_reads(world):
     parts = list(world.paths.root.rglob("*.parquet"))
-    assert {p.parent for p in parts} == set(world.paths.source_dirs())
+    quality = {world.paths.profiles_dir, world.paths.skew_dir, world.paths.quality_dir / "feast_monitoring"}
+    assert {p.parent for p in parts} == set(world.paths.source_dirs()) | quality
     for part in parts:
         pq.read_table(part)
     assert not list(world.paths.root.rglob(".*.tmp"))

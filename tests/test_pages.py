@@ -16,7 +16,7 @@ from riskcore.data import jobs
 from riskcore.data.ledger import Ledger
 from riskcore.stage import audience, presenter
 from riskcore.stage.talk import TEACHING_POINTS
-from tests.conftest import copy_world
+from tests.conftest import copy_world, heal
 
 TIMEOUT = 120
 
@@ -147,9 +147,11 @@ def test_run_batch_job_from_the_page(app):
     assert not at.exception
     history = at.dataframe[0].value
     assert list(history.columns) == ["job", "started", "outcome", "did", "seconds", "message"]
-    assert history.iloc[0]["job"] == "Run batch job" and history.iloc[0]["outcome"] == "ok"
-    assert history.iloc[0]["did"].endswith(" drivers")
-    assert len(Ledger(studio.services().store.paths.ledger_db).jobs(500)) == before + 1
+    # The batch job, checked, then the monitoring pass that follows every batch job.
+    assert list(history["job"][:2]) == ["Run monitoring", "Run batch job"] and set(history["outcome"][:2]) == {"ok"}
+    assert history.iloc[1]["did"].endswith(" drivers") and "all 18 checks passed" in history.iloc[1]["message"]
+    assert len(Ledger(studio.services().store.paths.ledger_db).jobs(500)) == before + 2
+
 
 
 @pytest.mark.parametrize("number", range(1, len(TEACHING_POINTS) + 1))
@@ -185,6 +187,21 @@ def test_each_talk_track_point_runs_and_lands_on_its_result(request, number):
         assert {"Naive join, offline AUC", "Naive join, future AUC", "Point-in-time, future AUC"} <= labels
     if number < len(TEACHING_POINTS):
         assert any(b.label == "Next point" for b in at.button)
+    if point.then is None:
+        return
+    # The point's second step, one click from its landing.
+    next(b for b in at.button if b.label == point.then.action).click().run()
+    assert not at.exception, at.exception
+    assert studio.services().runner.wait().error is None
+    at.switch_page(point.then.page).run()
+    assert not at.exception, at.exception
+    assert any(m.value.startswith(f"**{number}/{len(TEACHING_POINTS)} · {point.title}**") for m in at.markdown)
+    shown = banners(at) + " ".join(m.value for m in at.markdown)
+    if point.then.scenario == "bug_caught":
+        assert "was **blocked** by its checks" in shown  # the checks held the buggy batch back
+        heal(studio.services().store)
+    elif point.then.scenario == "feature_tests":
+        assert "passed" in shown.lower()
 
 
 def test_the_audience_sees_no_presenter_controls_until_the_key(app, monkeypatch):

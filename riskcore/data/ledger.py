@@ -91,6 +91,17 @@ CREATE TABLE IF NOT EXISTS shadow (
     challenger_score REAL NOT NULL,
     challenger_decision TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS checks (  -- the quality checks each batch job's output met or failed
+    job_id INTEGER NOT NULL,
+    view TEXT NOT NULL,
+    part TEXT NOT NULL,               -- the output they judged (blocked-… when it failed)
+    name TEXT NOT NULL,
+    passed INTEGER NOT NULL,
+    observed REAL,
+    expected TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checks_job ON checks (job_id);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 SIGNUP_COLUMNS = ["driver_id", "ssn", "dl", "state", "at"]
@@ -442,6 +453,26 @@ class Ledger:
                 [(run_id, at, int(d), version, None if s != s else s, c)  # NaN -> NULL
                  for d, s, c in zip(driver_ids, scores, decisions)],
             )
+
+    # --- quality checks ------------------------------------------------------------------------
+
+    def record_checks(self, job_id: int, view: str, part: str, results: Sequence[Any]) -> None:
+        """The checks of one batch output (``riskcore.quality.checks.CheckResult``s)."""
+        with self._connect(write=True) as conn:
+            conn.executemany(
+                "INSERT INTO checks (job_id, view, part, name, passed, observed, expected, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(job_id, view, part, r.name, int(r.passed), r.observed, r.expected, r.detail) for r in results])
+
+    def check_history(self, runs: int = 30) -> pd.DataFrame:
+        """The checks of the latest ``runs`` checked batch jobs, newest first, with when each ran
+        and its outcome."""
+        with self._connect() as conn:
+            return pd.read_sql_query(
+                "SELECT c.job_id, j.started, j.outcome, c.view, c.part, c.name, c.passed, c.observed,"
+                " c.expected, c.detail FROM checks c JOIN jobs j ON j.id = c.job_id"
+                " WHERE c.job_id IN (SELECT DISTINCT job_id FROM checks ORDER BY job_id DESC LIMIT ?)"
+                " ORDER BY c.job_id DESC, c.rowid", conn, params=(runs,))
 
     def latest_scores(self) -> pd.DataFrame:
         """The newest batch-scoring run, one row per driver."""

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -107,6 +107,12 @@ def offline_queries() -> Iterator[None]:
         yield
 
 
+def part_name(prefix: str = "part") -> str:
+    """A new part's file name: the prefix, the time it was written (so names sort in time) and a
+    random suffix."""
+    return f"{prefix}-{utc_now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
+
+
 def write_part(
     directory: Path, table: pd.DataFrame, schema: pa.Schema, name: str | None = None, durable: bool = True,
 ) -> Path:
@@ -114,7 +120,7 @@ def write_part(
     or read-only disk is ``StoreNotWritable`` and leaves no temporary file behind. ``durable=False``
     skips the fsync, for copies whose source of truth is elsewhere (the ledger's signups)."""
     arrow = pa.Table.from_pandas(table[schema.names], schema=schema, preserve_index=False)
-    final = directory / (name or f"part-{utc_now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet")
+    final = directory / (name or part_name())
     temp = directory / f".{final.name}.{uuid.uuid4().hex}.tmp"
     with disk_guard(directory.parent):
         directory.mkdir(parents=True, exist_ok=True)
@@ -150,14 +156,18 @@ def unreadable_parts(directory: Path) -> list[tuple[Path, str]]:
     return bad
 
 
-def read_parts(directory: Path, columns: Sequence[str] | None = None, filter: Any = None) -> pd.DataFrame:
-    """Read a source directory. Retried once if a compaction removed a part between listing and
-    reading; a part that does not read is ``DataFileCorrupt`` naming it (not pyarrow's text)."""
+def read_parts(
+    directory: Path, columns: Sequence[str] | None = None, filter: Any = None, only: Sequence[Path] | None = None,
+) -> pd.DataFrame:
+    """Read a source directory (or ``only`` these parts of it). Retried once if a compaction
+    removed a part between listing and reading; a part that does not read is ``DataFileCorrupt``
+    naming it (not pyarrow's text)."""
     for attempt in (1, 2):
-        if not parts(directory):
+        if not (parts(directory) if only is None else only):
             return pd.DataFrame(columns=list(columns or []))
         try:
-            dataset = ds.dataset(directory, format="parquet", exclude_invalid_files=False)
+            source = directory if only is None else [str(p) for p in only]
+            dataset = ds.dataset(source, format="parquet", exclude_invalid_files=False)
             return dataset.to_table(columns=list(columns) if columns else None, filter=filter).to_pandas()
         except FileNotFoundError:
             if attempt == 2:
@@ -218,11 +228,13 @@ class RiskStore:
         raw.update(self.config_overrides)
         return raw
 
-    def repo_config(self) -> Any:
+    def repo_config(self, repo_path: Path = settings.FEATURE_REPO) -> Any:
+        """The Feast configuration. ``repo_path`` is where Feast resolves relative paths (ours are
+        absolute) and where its monitoring writes its tables."""
         from feast.repo_config import RepoConfig
 
         config = RepoConfig(**self._raw_config())
-        config.repo_path = settings.FEATURE_REPO
+        config.repo_path = repo_path
         return config
 
     def write_cli_config(self, path: Path) -> Path:
@@ -244,10 +256,12 @@ class RiskStore:
         SQLite connection open, to files that no longer exist).
 
         Roles: ``reads`` (online reads for decisions, from many threads), ``pushes`` (signup and
-        state copies), ``jobs`` (registry, apply, materialize, historical reads). Feast's SQLite
-        online store keeps one connection per store object and shares it across threads without
-        a lock: a push committing on it while another thread read failed with ``SystemError``
-        under a crowd, so each role has its own store object, hence its own connection."""
+        state copies), ``jobs`` (registry, apply, materialize, historical reads), ``monitoring``
+        (Feast's data-quality monitoring, whose tables it writes under the repo path: ours points
+        into the data dir, never at ``feature_repo/``). Feast's SQLite online store keeps one
+        connection per store object and shares it across threads without a lock: a push
+        committing on it while another thread read failed with ``SystemError`` under a crowd, so
+        each role has its own store object, hence its own connection."""
         generation = self._generation()
         stores = self._stores
         if generation != self._fs_generation or role not in stores:
@@ -260,7 +274,8 @@ class RiskStore:
                 if role not in self._stores:
                     from feast import FeatureStore
 
-                    self._stores[role] = FeatureStore(config=self.repo_config())
+                    repo = self.paths.monitoring_work_dir if role == "monitoring" else settings.FEATURE_REPO
+                    self._stores[role] = FeatureStore(config=self.repo_config(repo))
                 stores = self._stores
         return stores[role]
 
@@ -280,6 +295,11 @@ class RiskStore:
     def fs(self) -> FeatureStore:
         """Feast for jobs, the registry and historical reads (see ``_feast``)."""
         return self._feast("jobs")
+
+    @property
+    def monitoring_fs(self) -> FeatureStore:
+        """Feast for data-quality monitoring (see ``_feast``): its tables go to the data dir."""
+        return self._feast("monitoring")
 
     def warm(self) -> None:
         """Create every role's Feast store now (a server's start), not under the first request:
@@ -407,12 +427,14 @@ class RiskStore:
             raise
 
     def materialize(
-        self, end: datetime | None = None, progress: Callable[[int, int, str], None] | None = None
+        self, end: datetime | None = None, progress: Callable[[int, int, str], None] | None = None,
+        skip: Collection[str] = (),
     ) -> list[str]:
-        """Incremental materialization view by view, reporting ``(done, total, view)``."""
+        """Incremental materialization view by view, reporting ``(done, total, view)``; views in
+        ``skip`` (held back by the quality gate) keep what they serve."""
         end = end or utc_now()
         with self.writing(), offline_queries(), self.offline_reads():
-            views = [fv.name for fv in self.fs.list_feature_views()]
+            views = [fv.name for fv in self.fs.list_feature_views() if fv.name not in skip]
             for done, name in enumerate(views):
                 if progress:
                     progress(done, len(views), name)
@@ -424,18 +446,29 @@ class RiskStore:
             self.fs.refresh_registry()  # status reads the cached registry: show this run
         return views
 
-    def rematerialize(self, progress: Callable[[int, int, str], None] | None = None) -> list[str]:
+    def rematerialize(
+        self, progress: Callable[[int, int, str], None] | None = None,
+        until: Mapping[str, datetime | None] | None = None,
+    ) -> list[str]:
         """Rebuild the online store from the offline data, ignoring what was materialized
-        before (after the online store or the registry was lost)."""
-        end = utc_now()
+        before (after the online store or the registry was lost). A view in ``until`` is read
+        only up to that time (the newest data it may serve; None: nothing)."""
+        now = utc_now()
+        until = until or {}
+        rebuilt = []
         with self.writing(), offline_queries(), self.offline_reads():
             views = self.fs.list_feature_views()
             for done, view in enumerate(views):
                 if progress:
                     progress(done, len(views), view.name)
-                start = end - view.ttl if view.ttl and view.ttl.total_seconds() else EARLIEST
-                self.fs.materialize(start_date=start, end_date=end, feature_views=[view.name])
-        return [v.name for v in views]
+                end = until.get(view.name, now)
+                if end is None:
+                    continue
+                start = now - view.ttl if view.ttl and view.ttl.total_seconds() else EARLIEST
+                if start < end:
+                    self.fs.materialize(start_date=start, end_date=end, feature_views=[view.name])
+                rebuilt.append(view.name)
+        return rebuilt
 
     # --- Writes -------------------------------------------------------------------------
 

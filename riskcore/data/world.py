@@ -31,6 +31,7 @@ from riskcore.data.store import (
     write_part,
 )
 from riskcore.learning import outcomes
+from riskcore.quality import gate
 
 MAX_DRIVERS = 1_000_000
 
@@ -62,14 +63,15 @@ def bootstrap(
 ) -> list[JobResult]:
     """A clean demo world: a PII key (generated unless one is configured), states, a seeded
     population with 60 days of history and matured outcomes (what a model learns from), today's
-    activity, applied, batch-processed, materialized and scored. No model is trained: until one
-    is, the hand-set v1 serves (training takes seconds more than a bootstrap should)."""
+    activity, applied, batch-processed, materialized, monitored (the first monitoring pass sets
+    the baseline drift is measured against) and scored. No model is trained: until one is, the
+    hand-set v1 serves (training takes seconds more than a bootstrap should)."""
     if not 1 <= drivers <= MAX_DRIVERS:
         raise ValueError(f"drivers: expected 1 to {MAX_DRIVERS:,}")
     if not 0 <= seed < 2**32:
         raise ValueError("seed: expected 0 to 4294967295")
     step = progress or (lambda *_: None)
-    total = 6
+    total = 7
     reset(store)
     key = settings.ensure_pii_key(store.paths.root)
     now = utc_now()
@@ -96,11 +98,13 @@ def bootstrap(
         out["rows"] = len(store.fs.list_feature_views())
     step(3, total, "materializing into the online store")
     mat = jobs.materialize(store, progress=lambda d, n, view: step(3, total, f"materializing {view} ({d}/{n})"))
-    step(4, total, "scoring every driver")
+    step(4, total, "monitoring: Feast's baseline and metrics")
+    watched = jobs.monitor(store)
+    step(5, total, "scoring every driver")
     scored = jobs.score_all(store)
     store.mark_ready(drivers, seed, now)
     step(total, total, "ready")
-    return [day, batch, mat, scored]
+    return [day, batch, mat, watched, scored]
 
 
 def reset(store: RiskStore) -> None:
@@ -235,7 +239,10 @@ def repair(store: RiskStore, progress: Progress | None = None) -> str:
         done.append(reconciled)
     step(3, 5, "rebuilding the online store from the offline data")
     with recorded(ledger, "materialize") as out:
-        out["rows"] = len(store.rematerialize())
+        # A view whose newest batch output is blocked is rebuilt from what was published only.
+        sources = gate.gated_views(store.paths)
+        held = {view: gate.served_until(sources[view]) for view in gate.blocked_views(store.paths)}
+        out["rows"] = len(store.rematerialize(until=held))
     done.insert(0, "re-applied the registry and rebuilt the online store")
     step(4, 5, "scoring every driver")
     jobs.score_all(store)

@@ -148,16 +148,23 @@ def outcome_rows(history: History, every_days: int = 1) -> pd.DataFrame:
 def hourly_today(history: History, seed: int) -> pd.DataFrame:
     """Today's hourly rows (the 24 hours ending at ``now``), drawn around each driver's level:
     what serving reads, and the latest values a naive join would use."""
-    rng = np.random.default_rng([seed, _STREAM, 1])
-    hours = pd.date_range(end=pd.Timestamp(history.now), periods=24, freq="1h")
-    n, h = len(history.driver_ids), len(hours)
-    today = history.today()
+    return hourly_around(history.driver_ids, history.today(), history.now,
+                         np.random.default_rng([seed, _STREAM, 1]))
+
+
+def hourly_around(
+    driver_ids: np.ndarray, levels: dict[str, np.ndarray], now: datetime, rng: np.random.Generator,
+) -> pd.DataFrame:
+    """24 hourly rows per driver ending at ``now``, each hour a small draw around the driver's
+    level (``levels``: an array per hourly feature, aligned with ``driver_ids``)."""
+    hours = pd.date_range(end=pd.Timestamp(now), periods=24, freq="1h")
+    n, h = len(driver_ids), len(hours)
     return pd.DataFrame({
-        "driver_id": np.repeat(history.driver_ids, h),
+        "driver_id": np.repeat(np.asarray(driver_ids, np.int64), h),
         "event_timestamp": np.tile(hours.values, n),
-        F.CONV_RATE: np.clip(np.repeat(today[F.CONV_RATE], h) + rng.normal(0, 0.03, n * h), 0, 1).astype(np.float32),
-        F.ACC_RATE: np.clip(np.repeat(today[F.ACC_RATE], h) * rng.lognormal(0, 0.05, n * h), 0, 1).astype(np.float32),
-        F.AVG_DAILY_TRIPS: np.rint(np.repeat(today[F.AVG_DAILY_TRIPS], h)
+        F.CONV_RATE: np.clip(np.repeat(levels[F.CONV_RATE], h) + rng.normal(0, 0.03, n * h), 0, 1).astype(np.float32),
+        F.ACC_RATE: np.clip(np.repeat(levels[F.ACC_RATE], h) * rng.lognormal(0, 0.05, n * h), 0, 1).astype(np.float32),
+        F.AVG_DAILY_TRIPS: np.rint(np.repeat(levels[F.AVG_DAILY_TRIPS], h)
                                    * rng.lognormal(0, 0.05, n * h)).astype(np.int64),
     }).assign(event_timestamp=lambda f: pd.to_datetime(f["event_timestamp"], utc=True))
 

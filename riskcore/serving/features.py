@@ -29,6 +29,10 @@ IS_LAUNCHED = "is_launched"
 SSN_DRIVER_ID = "ssn_driver_id"
 DL_DRIVER_ID = "dl_driver_id"
 
+# The feature views the daily model reads (feature_repo/feature_definitions.py names them so).
+HOURLY_VIEW = "driver_hourly_stats"
+YESTERDAYS_VIEW = "driver_yesterdays_stats"
+
 # Daily: hourly stats plus the batch job's "yesterday" flags.
 CONV_RATE = "conv_rate"
 ACC_RATE = "acc_rate"
@@ -62,6 +66,19 @@ TRIPS_LOW = 10
 ACC_RATE_LOW = 0.01
 CONV_RATE_HIGH = 0.80
 ADULT_AGE = 18
+
+# The values each driver feature can take. Every batch job's output is checked against them
+# before it may be served (riskcore.quality.checks): a rate is a share, a flag is 0 or 1.
+MAX_DAILY_TRIPS = 1440  # a trip a minute, all day
+FEATURE_DOMAINS: dict[str, tuple[float, float]] = {
+    CONV_RATE: (0.0, 1.0),
+    ACC_RATE: (0.0, 1.0),
+    AVG_DAILY_TRIPS: (0, MAX_DAILY_TRIPS),
+    Y_CONV_RATE: (0.0, 1.0),
+    Y_ACC_RATE: (0.0, 1.0),
+    Y_TRIPS: (0, MAX_DAILY_TRIPS),
+    **{flag: (0, 1) for flag in YESTERDAYS_FLAGS},
+}
 
 
 def age_in_years(date_of_birth: date, as_of: date) -> int:

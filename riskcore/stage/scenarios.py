@@ -20,6 +20,8 @@ from riskcore.serving.model import APPROVED, versions
 from riskcore.validation import USPS_STATES, OnboardingApplication
 
 ADULT_BIRTH = date(1990, 4, 12)
+# The bug the talk injects to show the checks at work (riskcore.quality.bugs).
+STAGE_BUG = "rate_as_percentage"
 # The SSN the "repeat SSN" scenario reuses: a fake, valid number kept on file by the scenario.
 REPEAT_SSN = "555-12-3456"
 

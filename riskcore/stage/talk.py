@@ -8,12 +8,22 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """A second step of a point, one click from its landing: another scenario on another page."""
+
+    action: str
+    page: str
+    scenario: str
+
+
+@dataclass(frozen=True)
 class TeachingPoint:
     title: str
     say: str
     action: str  # the button: what the click does, named for the page it lands on
     page: str
     scenario: str  # studio.run_point's key for what to set up and run
+    then: FollowUp | None = None
 
 
 TEACHING_POINTS = (
@@ -27,8 +37,10 @@ TEACHING_POINTS = (
         "Batch feature pipelines are real work",
         "The daily batch job turns hourly activity into yesterday's averages and red flags: business "
         "logic, thresholds, and room for bugs. A driver approved today gets a bad day: watch the "
-        "batch job and materialization flip the decision.",
+        "batch job and materialization flip the decision. Then break the batch job (a rate written as a "
+        "percentage): the checks block it on screen and yesterday's values keep serving.",
         "Driver home · bad day", "pages/2_driver_home.py", "bad_day",
+        FollowUp("Monitoring · break the batch job", "pages/8_monitoring.py", "bug_caught"),
     ),
     TeachingPoint(
         "Models live inside a product",
@@ -39,8 +51,10 @@ TEACHING_POINTS = (
     TeachingPoint(
         "Test features before they decide about customers",
         "The original model (v0) was never tested: it approves a 16-year-old. The same applicant, side "
-        "by side under v0 and v1, as what-ifs: nobody is registered.",
+        "by side under v0 and v1, as what-ifs: nobody is registered. Then run the feature tests on "
+        "screen: the same pytest files CI runs pin every feature and the batch job's checks.",
         "Onboard · v0 vs v1", "pages/1_onboarding.py", "original_vs_served",
+        FollowUp("Monitoring · run the feature tests", "pages/8_monitoring.py", "feature_tests"),
     ),
     TeachingPoint(
         "Feast does a lot of the work",
