@@ -42,6 +42,8 @@ PAGES = (
     ("pages/9_join.py", "Join (audience)", ":material/smartphone:"),
 )
 CADENCE_SECONDS = 20
+# A talk point waits this long for a job still running before starting its own.
+POINT_JOB_WAIT_S = 60
 RESET_JOB = "reset demo"
 BAD_DAY_JOB = "bad day"
 TRAIN_JOB = "train"
@@ -178,17 +180,17 @@ def run_point(svc: Services, number: int, follow_up: bool = False) -> None:
     elif scenario == "bad_day":
         driver, before = scenarios.bad_day_driver(svc.decisions)
         state["driver_home.driver"], state["driver_home.before"] = driver, before
-        start_job(svc, BAD_DAY_JOB, lambda progress: jobs.cadence_tick(svc.store, progress=progress,
+        point_job(svc, BAD_DAY_JOB, lambda progress: jobs.cadence_tick(svc.store, progress=progress,
                                                                         risky_ids=[driver]))
     elif scenario == "bug_caught":
         jobs.inject_bug(svc.store, scenarios.STAGE_BUG)
-        start_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, progress=progress))
+        point_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, progress=progress))
     elif scenario == "feature_tests":
-        start_job(svc, JOBS["feature_tests"][0], lambda progress: jobs.run_feature_tests(svc.store))
+        point_job(svc, JOBS["feature_tests"][0], lambda progress: jobs.run_feature_tests(svc.store))
     elif scenario == "leak" and not svc.store.paths.mlflow_db.exists():
         from riskcore.learning import job as learning  # scikit-learn: imported when first needed
 
-        start_job(svc, TRAIN_JOB, lambda progress: learning.train(svc.store, progress=progress))
+        point_job(svc, TRAIN_JOB, lambda progress: learning.train(svc.store, progress=progress))
     elif scenario == "launch_state":
         chosen, result = scenarios.decline_for_unlaunched_state(svc.decisions)
         remember_applicant(applicant_values(chosen), fill_form=True)
@@ -197,6 +199,18 @@ def run_point(svc: Services, number: int, follow_up: bool = False) -> None:
     state["talk.point"] = number
     state["talk.landing"] = True
     st.switch_page(landing)
+
+
+def point_job(svc: Services, name: str, work) -> None:  # type: ignore[no-untyped-def]
+    """Start a point's job. One still running (a tick, the feature tests: seconds) is waited for
+    rather than dropping this one unseen as the page switches; if it outlasts the wait, the
+    landing says so."""
+    if svc.runner.busy:
+        with st.spinner(f"Waiting for {svc.runner.state.name} to finish …"):
+            svc.runner.wait(POINT_JOB_WAIT_S)
+    if not svc.runner.start(name, work):
+        st.session_state["talk.notice"] = (f"{svc.runner.state.name} is still running, so {name} did not start: "
+                                           "run this point again when it finishes.")
 
 
 def talk_bar(svc: Services, script: str) -> bool:
@@ -210,6 +224,8 @@ def talk_bar(svc: Services, script: str) -> bool:
         return False
     if st.session_state.pop("talk.landing", False):
         scroll_to_top()
+    if notice := st.session_state.pop("talk.notice", None):
+        st.warning(notice)
     with st.container(border=True):
         text, steps, leave = st.columns([6, 3, 1], vertical_alignment="center")
         text.markdown(f"**{number}/{len(TEACHING_POINTS)} · {point.title}**")

@@ -228,7 +228,7 @@ def test_each_talk_track_point_lands_with_its_result_on_screen(page: Page, serve
         in_viewport(page, blocked)
         heal(RiskStore(settings.Paths(data_dir)))
     elif point.then.scenario == "feature_tests":
-        expect(page.get_by_text(re.compile(r"\d+ passed"))).to_be_visible(timeout=120_000)
+        expect(page.get_by_text(re.compile(r"\d+ passed in \d")).first).to_be_visible(timeout=120_000)
     assert_clean(page)
     shot(page, f"talk-point-{number}-then-1280x720")
 

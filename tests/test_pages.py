@@ -4,6 +4,8 @@ talk track's landings, the presenter's key and the Join page behave."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -202,6 +204,22 @@ def test_each_talk_track_point_runs_and_lands_on_its_result(request, number):
         heal(studio.services().store)
     elif point.then.scenario == "feature_tests":
         assert "passed" in shown.lower()
+
+
+def test_a_points_job_waits_for_the_one_still_running_or_says_it_did_not_start(own_app, monkeypatch):
+    runner = studio.services().runner
+    at = own_app("pages/6_talk_track.py")
+    assert runner.start("slow job", lambda progress: time.sleep(1.5))
+    at.button(key="talk.2").click().run()  # the bad day's tick, while the slow job still runs
+    assert runner.state.name == studio.BAD_DAY_JOB  # waited, then started
+    runner.wait()
+    monkeypatch.setattr(studio, "POINT_JOB_WAIT_S", 0.1)
+    release = threading.Event()
+    assert runner.start("slow job", lambda progress: release.wait(30))
+    at.switch_page("pages/6_talk_track.py").run()
+    at.button(key="talk.2").click().run()
+    release.set()
+    assert "slow job is still running, so bad day did not start" in banners(at)  # on the landing
 
 
 def test_the_audience_sees_no_presenter_controls_until_the_key(app, monkeypatch):
