@@ -26,7 +26,7 @@ from riskcore.data.store import DAILY_SERVICE, OUTCOMES_SCHEMA, RiskStore, parts
 from riskcore.learning import job, outcomes, registry, training
 from riskcore.serving import features as F
 from riskcore.serving.decisions import Decisions
-from riskcore.serving.model import DAILY_FEATURE_NAMES, LOGISTIC, Model
+from riskcore.serving.model import DAILY_REASONS, LOGISTIC, Model
 from riskcore.serving.served import NO_CHAMPION, ServedDaily
 from riskcore.validation import InvalidInput
 from tests.conftest import run_cli, snapshot
@@ -337,7 +337,7 @@ def test_learned_reasons_compare_with_the_average_driver(env: RiskStore) -> None
     vector = np.array(champion.baseline) + np.where(champion.weight_vector > 0, 1.0, -1.0)
     reasons = champion.reasons(vector, top=6)
     assert reasons and all("(average driver" in r.text for r in reasons)
-    assert {r.feature for r in reasons} <= set(DAILY_FEATURE_NAMES)
+    assert {r.feature for r in reasons} <= set(DAILY_REASONS)
     assert all(r.contribution > 0 for r in reasons)
 
 

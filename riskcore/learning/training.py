@@ -27,7 +27,7 @@ from riskcore.clock import utc_now
 from riskcore.data.store import DAILY_SERVICE, RiskStore
 from riskcore.learning import outcomes
 from riskcore.serving import features as F
-from riskcore.serving.model import DAILY_FEATURE_NAMES, LOGISTIC, Model, RegistryRef
+from riskcore.serving.model import DAILY_REASONS, LOGISTIC, Model, RegistryRef
 from riskcore.validation import InvalidInput
 
 FEATURES = F.DAILY_FEATURES
@@ -177,7 +177,7 @@ def served_model(pipeline: Any, threshold: float, baseline: np.ndarray, ref: Reg
         name=ref.name if ref else "daily-risk", version=f"v{ref.version}" if ref else "candidate",
         description="Logistic regression learned from point-in-time training data.",
         features=FEATURES, weights=tuple(float(w) for w in weights), intercept=intercept, threshold=threshold,
-        baseline=tuple(float(b) for b in baseline), reason_texts=DAILY_FEATURE_NAMES, link=LOGISTIC, registry=ref,
+        baseline=tuple(float(b) for b in baseline), reason_texts=DAILY_REASONS, link=LOGISTIC, registry=ref,
     )
 
 

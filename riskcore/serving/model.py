@@ -154,6 +154,7 @@ ONBOARDING_REASONS = {
 ONBOARDING_BASELINE = (1.0, 1.0, 0.0, 0.0)
 # A quiet, flag-free day; continuous features are compared with zero.
 DAILY_BASELINE = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+# A learned model names the same features, with the value and the average driver beside them.
 DAILY_REASONS = {
     F.CONV_RATE: "conversion rate",
     F.ACC_RATE: "acceptance rate",
@@ -185,15 +186,6 @@ ONBOARDING_V1 = Model(
     baseline=ONBOARDING_BASELINE,
     reason_texts=ONBOARDING_REASONS,
 )
-# Neutral names for a learned model's reasons (see ``Model._reason_text``).
-DAILY_FEATURE_NAMES = {
-    F.CONV_RATE: "conversion rate",
-    F.ACC_RATE: "acceptance rate",
-    F.AVG_DAILY_TRIPS: "daily trips",
-    F.Y_TRIPS_LT_10: "fewer than 10 trips yesterday",
-    F.Y_ACC_LT_01: "acceptance under 1% yesterday",
-    F.Y_CONV_GT_80: "conversion over 80% yesterday",
-}
 
 DAILY_V0 = Model(
     name="daily",
