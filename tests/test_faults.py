@@ -154,14 +154,19 @@ def test_deleted_registry_is_detected_and_repaired(fresh_world):
     assert snapshot_decision(store) == before
 
 
-def test_deleted_data_file_is_detected_and_rebuilt(fresh_world):
+@pytest.mark.parametrize(("source", "says"), [
+    ("yesterdays_dir", "yesterday's stats"), ("hourly_dir", "driver activity (a new simulated day)"),
+])
+def test_deleted_data_file_is_detected_and_rebuilt(fresh_world, source, says):
     demo_world.bootstrap(fresh_world, drivers=8)
-    for part in fresh_world.paths.yesterdays_dir.glob("*.parquet"):
+    directory = getattr(fresh_world.paths, source)
+    for part in directory.glob("*.parquet"):
         part.unlink()
     store = RiskStore(fresh_world.paths)
-    assert "data files missing: driver_yesterdays_stats" in " ".join(store.status().problems)
-    assert "regenerated yesterday's stats" in demo_world.repair(store)
+    assert f"data files missing: {directory.name}" in " ".join(store.status().problems)
+    assert says in demo_world.repair(store)
     assert store.status().ready and store.status().problems == ()
+    assert sorted(pq.read_table(directory)["driver_id"].unique().to_pylist()) == list(range(1001, 1009))
 
 
 def test_deleted_signups_and_ledger_are_rebuilt_without_losing_drivers(fresh_world):

@@ -159,6 +159,8 @@ def activity_levels(store: RiskStore, driver_ids: np.ndarray, now: datetime) -> 
         pc.field("event_timestamp") <= pd.Timestamp(now))
     rows = read_parts(store.paths.hourly_dir, HOURLY_SCHEMA.names[:2] + list(F.HOURLY_FEATURES), window)
     rows = rows[rows["driver_id"].isin(driver_ids)]
+    if rows.empty:  # activity lost (repair regenerates it): nobody has a usual day
+        return pd.DataFrame(columns=list(F.HOURLY_FEATURES), index=pd.Index([], name="driver_id", dtype=np.int64))
     days = rows.groupby(["driver_id", rows["event_timestamp"].dt.floor("D")])[list(F.HOURLY_FEATURES)].mean()
     return days.groupby(level="driver_id").median()
 
