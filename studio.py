@@ -18,7 +18,7 @@ from riskcore.data import jobs, world
 from riskcore.data.errors import PiiKeyMismatch, StoreNotReady, StoreNotWritable
 from riskcore.data.jobs import JOBS
 from riskcore.data.ledger import LedgerOutdated
-from riskcore.data.runner import JobRunner
+from riskcore.data.runner import TICK_JOB, JobRunner
 from riskcore.data.store import RiskStore
 from riskcore.insight import charts
 from riskcore.serving.decisions import Decision, Decisions, UnknownDriver
@@ -184,7 +184,7 @@ def run_point(svc: Services, number: int, follow_up: bool = False) -> None:
                                                                         risky_ids=[driver]))
     elif scenario == "bug_caught":
         jobs.inject_bug(svc.store, scenarios.STAGE_BUG)
-        point_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, progress=progress))
+        point_job(svc, TICK_JOB, lambda progress: jobs.cadence_tick(svc.store, progress=progress))
     elif scenario == "feature_tests":
         point_job(svc, JOBS["feature_tests"][0], lambda progress: jobs.run_feature_tests(svc.store))
     elif scenario == "leak" and not svc.store.paths.mlflow_db.exists():

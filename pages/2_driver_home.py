@@ -5,6 +5,7 @@ import streamlit as st
 import studio
 from riskcore.data import jobs
 from riskcore.data.ledger import Ledger
+from riskcore.data.runner import TICK_JOB
 from riskcore.insight import charts
 
 svc = studio.page(
@@ -67,5 +68,5 @@ if studio.presenter_controls():
             svc.store, progress=progress, risky_ids=[driver]))
         st.rerun()
     if right.button("Run a cadence tick (everyone gets a new day)", icon=":material/autorenew:", width="stretch"):
-        studio.start_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, progress=progress))
+        studio.start_job(svc, TICK_JOB, lambda progress: jobs.cadence_tick(svc.store, progress=progress))
         st.rerun()

@@ -6,6 +6,7 @@ import streamlit as st
 import studio
 from riskcore.data import jobs
 from riskcore.data.ledger import Ledger
+from riskcore.data.runner import TICK_JOB
 from riskcore.quality import bugs, charts, checks, drift, monitoring, skew, status
 from riskcore.serving import features as F
 
@@ -39,7 +40,7 @@ def controls() -> None:
                 st.rerun()
         cols = st.columns(3)
         if cols[0].button("Run a cadence tick", icon=":material/autorenew:", width="stretch"):
-            studio.start_job(svc, "cadence tick", lambda progress: jobs.cadence_tick(svc.store, progress=progress))
+            studio.start_job(svc, TICK_JOB, lambda progress: jobs.cadence_tick(svc.store, progress=progress))
         if cols[1].button("Run monitoring now", icon=":material/monitoring:", width="stretch"):
             studio.start_job(svc, "monitoring", lambda progress: jobs.monitor(svc.store))
         if cols[2].button("Run the feature tests", icon=":material/science:", width="stretch"):

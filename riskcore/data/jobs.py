@@ -151,14 +151,14 @@ def uniform_activity(driver_ids: np.ndarray, start: datetime, end: datetime, rng
     }).assign(event_timestamp=lambda f: f["event_timestamp"].dt.tz_localize("UTC"))
 
 
-def activity_levels(store: RiskStore, driver_ids: np.ndarray, now: datetime) -> pd.DataFrame:
+def activity_levels(store: RiskStore, now: datetime) -> pd.DataFrame:
     """Each driver's usual activity: the median over the last ``LEVEL_DAYS`` days of each day's
-    mean, indexed by driver. A median of days, so one bad day does not become a driver's habit,
-    while a lasting change (an incident's aftermath) does."""
+    mean, indexed by driver (every driver with recent activity). A median of days,
+    so one bad day does not become a driver's habit, while a lasting change (an incident's
+    aftermath) does."""
     window = (pc.field("event_timestamp") > pd.Timestamp(now - timedelta(days=LEVEL_DAYS))) & (
         pc.field("event_timestamp") <= pd.Timestamp(now))
     rows = read_parts(store.paths.hourly_dir, HOURLY_SCHEMA.names[:2] + list(F.HOURLY_FEATURES), window)
-    rows = rows[rows["driver_id"].isin(driver_ids)]
     if rows.empty:  # activity lost (repair regenerates it): nobody has a usual day
         return pd.DataFrame(columns=list(F.HOURLY_FEATURES), index=pd.Index([], name="driver_id", dtype=np.int64))
     days = rows.groupby(["driver_id", rows["event_timestamp"].dt.floor("D")])[list(F.HOURLY_FEATURES)].mean()
@@ -169,7 +169,7 @@ def continued_activity(store: RiskStore, driver_ids: np.ndarray, now: datetime, 
     """The next 24 hours of the world: each driver's hours drawn around their usual activity
     (as the bootstrap drew today), so a healthy day looks like the days before it to the checks
     and to drift. A driver with no recent activity gets Feast's generator."""
-    levels = activity_levels(store, driver_ids, now)
+    levels = activity_levels(store, now)
     known = np.asarray(driver_ids, np.int64)[np.isin(driver_ids, levels.index)]
     unknown = np.setdiff1d(driver_ids, known)
     at = levels.loc[known]

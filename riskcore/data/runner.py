@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 
 
+# The name a cadence tick runs under, whoever starts it (the cadence, a button, a talk point).
+TICK_JOB = "cadence tick"
+
+
 @dataclass(frozen=True)
 class JobState:
     name: str
@@ -122,6 +126,6 @@ class JobRunner:
         while not self._stop.is_set():
             self.cadence_ticks += 1
             number = self.cadence_ticks
-            if self.start("cadence tick", lambda progress: tick(number, progress)):
+            if self.start(TICK_JOB, lambda progress: tick(number, progress)):
                 self.wait()
             self._stop.wait(every_seconds)
