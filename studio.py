@@ -222,10 +222,16 @@ def talk_bar(svc: Services, script: str) -> bool:
     point = TEACHING_POINTS[number - 1]
     if script not in (point.page, point.then.page if point.then else None):
         return False
-    if st.session_state.pop("talk.landing", False):
-        scroll_to_top()
-    if notice := st.session_state.pop("talk.notice", None):
-        st.warning(notice)
+    # Drawn on every run, whatever it holds: an element only the landing draws would shift the
+    # page below it, and the rerun that follows (a job ending) would show it twice meanwhile.
+    top = st.empty()
+    landing, notice = st.session_state.pop("talk.landing", False), st.session_state.pop("talk.notice", None)
+    if landing or notice:
+        with top.container():
+            if landing:
+                scroll_to_top()
+            if notice:
+                st.warning(notice)
     with st.container(border=True):
         text, steps, leave = st.columns([6, 3, 1], vertical_alignment="center")
         text.markdown(f"**{number}/{len(TEACHING_POINTS)} · {point.title}**")

@@ -223,6 +223,21 @@ def test_a_points_job_waits_for_the_one_still_running_or_says_it_did_not_start(o
     assert "slow job is still running, so bad day did not start" in banners(at)  # on the landing
 
 
+def test_the_talk_bar_keeps_its_place_from_the_landing_to_the_next_run(app):
+    # The landing draws what later runs do not (the scroll frame); had the talk bar moved, the
+    # rerun that follows a job would show the stale copy beside the new one (seen in the browser).
+    def place(at: AppTest) -> int:
+        point = TEACHING_POINTS[4]
+        return next(i for i, child in at.main.children.items() if hasattr(child, "children")  # a block
+                    and any(m.value.startswith(f"**5/{len(TEACHING_POINTS)} · {point.title}") for m in child.markdown))
+
+    at = app("pages/6_talk_track.py")
+    at.button(key="talk.5").click().run()
+    landed = place(at)
+    at.switch_page(TEACHING_POINTS[4].page).run()
+    assert place(at) == landed
+
+
 def test_the_audience_sees_no_presenter_controls_until_the_key(app, monkeypatch):
     monkeypatch.setenv(presenter.PRESENTER_KEY_ENV, "k7dp-x3mr-9wfa")
     st.cache_resource.clear()
