@@ -281,7 +281,8 @@ def test_a_new_drivers_home_shows_approved_then_the_bad_day_declines(page: Page,
     shot(page, "driver-home-after-bad-day-1280x720")
 
 
-def test_ten_phones_join_at_once_and_land_in_the_presenters_feed(server: str, data_dir: Path):
+def test_ten_phones_join_at_once_and_land_in_the_presenters_feed(page: Page, server: str, data_dir: Path):
+    # `page`: the presenter's tab is open first (on a fresh server its load builds the world).
     ledger = Ledger(settings.Paths(data_dir).ledger_db)
     before = audience.turnout(ledger).joined
 

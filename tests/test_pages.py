@@ -281,6 +281,22 @@ def test_join_page_signs_up_an_invented_identity_into_the_presenters_feed(app):
     assert int({m.label: m.value for m in at.metric}["Joined"]) >= 1
 
 
+def test_join_page_lists_every_problem_in_words_and_registers_nobody(app):
+    at = app("pages/9_join.py")
+    drivers = len(studio.services().store.roster())
+    at.text_input(key="join.form.dob").input("2031-01-01")
+    at.text_input(key="join.form.ssn").input("12")
+    at.text_input(key="join.form.licence").input("L1")
+    at.text_input(key="join.form.state").input("CA")
+    button(at, "Decide").click().run()
+    assert not at.exception, at.exception
+    problems = [e.value for e in at.error]
+    assert len(problems) == 2, problems  # the date of birth and the SSN, each in words
+    assert not any("date_of_birth" in p or "_" in p.split()[0] for p in problems), problems
+    assert len(studio.services().store.roster()) == drivers
+    assert at.text_input(key="join.form.ssn").value == "12"  # what was typed stays, to be corrected
+
+
 def test_pii_key_can_come_from_streamlit_secrets(app, monkeypatch):
     from riskcore import pii
 
