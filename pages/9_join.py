@@ -3,6 +3,7 @@
 import streamlit as st
 
 import studio
+from riskcore.data.errors import StoreNotReady
 from riskcore.stage import audience, scenarios
 from riskcore.validation import (
     DATE_INPUT_LENGTH,
@@ -32,6 +33,8 @@ def decide() -> None:
         state["join.applicant"] = values
     except InvalidInput as exc:
         state["join.problems"] = exc.in_words()
+    except StoreNotReady:  # the presenter is resetting the demo: the audience needs no path or command
+        state["join.problems"] = ["The presenter is setting the demo up again: try again in a moment."]
     except Exception as exc:  # noqa: BLE001 - shown as prose
         state["join.problems"] = [studio.friendly(exc)]
 

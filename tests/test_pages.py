@@ -297,6 +297,17 @@ def test_join_page_lists_every_problem_in_words_and_registers_nobody(app):
     assert at.text_input(key="join.form.ssn").value == "12"  # what was typed stays, to be corrected
 
 
+def test_a_join_during_a_reset_asks_to_try_again_without_a_path_or_a_command(own_app):
+    at = own_app("pages/9_join.py")
+    button(at, "Make me a fake identity").click().run()
+    studio.services().store.paths.ready_marker.unlink()  # what a reset does first
+    button(at, "Decide").click().run()  # the page then waits for the world to be built again
+    assert not at.exception, at.exception
+    problems = " ".join(e.value for e in at.error)
+    assert "try again in a moment" in problems
+    assert "/" not in problems and "riskcore" not in problems, problems
+
+
 def test_pii_key_can_come_from_streamlit_secrets(app, monkeypatch):
     from riskcore import pii
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from filelock import FileLock, Timeout
@@ -203,6 +204,33 @@ def test_the_newest_job_output_decides_whatever_the_bootstrap_named_its_parts(tm
     assert gate.blocked_part(tmp_path) == tmp_path / "blocked-20261127T020000000000-bbbb.parquet"
     (tmp_path / "part-20261127T030000000000-cccc.parquet").touch()  # a later batch passed
     assert gate.blocked_part(tmp_path) is None
+
+
+def test_a_drivers_usual_day_is_the_median_of_last_weeks_daily_means_even_a_month_later(world_dir):
+    store = RiskStore(settings.Paths(world_dir))  # the session's world, only read
+    now = utc_now()
+    levels = jobs.activity_levels(store, now)
+    # The oracle, by hand from the raw rows: the 7 days up to the newest row, a mean per calendar
+    # day, the median of those means.
+    raw = pq.read_table(store.paths.hourly_dir).to_pandas()
+    raw = raw[raw["event_timestamp"] > raw["event_timestamp"].max() - pd.Timedelta(days=7)]
+    for driver in (1001, 1020):
+        days = raw[raw["driver_id"] == driver].groupby(raw["event_timestamp"].dt.date)[F.ACC_RATE].mean()
+        assert levels.loc[driver, F.ACC_RATE] == pytest.approx(float(np.median(days.to_numpy())), rel=1e-6)
+    assert len(levels) == 20
+    # A world rehearsed a month ago continues as it was, not from Feast's generator.
+    pd.testing.assert_frame_equal(jobs.activity_levels(store, now + timedelta(days=30)), levels)
+
+
+def test_a_rebuild_of_a_blocked_view_reads_no_further_than_its_published_batches(tmp_path):
+    # A new driver's first day, stamped at the signup (after the blocked batch), must not let a
+    # rebuild read as far as the blocked rows.
+    stamp = pd.Timestamp("2026-11-27T01:00", tz="UTC")
+    for name, hours in (("history-000.parquet", 0), ("part-20261127T010000000000-aaaa.parquet", 1),
+                        ("blocked-20261127T020000000000-bbbb.parquet", 2), ("newcomers-1001-1001-5.parquet", 3)):
+        write_part(tmp_path, pd.DataFrame({"driver_id": [1001], "event_timestamp": [stamp + pd.Timedelta(hours=hours)]}),
+                   pa.schema([YESTERDAYS_SCHEMA.field("driver_id"), YESTERDAYS_SCHEMA.field("event_timestamp")]), name)
+    assert gate.served_until(tmp_path) == stamp + pd.Timedelta(hours=1)
 
 
 def test_an_injected_bug_shows_up_as_skew(store):

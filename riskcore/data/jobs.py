@@ -152,15 +152,16 @@ def uniform_activity(driver_ids: np.ndarray, start: datetime, end: datetime, rng
 
 
 def activity_levels(store: RiskStore, now: datetime) -> pd.DataFrame:
-    """Each driver's usual activity: the median over the last ``LEVEL_DAYS`` days of each day's
-    mean, indexed by driver (every driver with recent activity). A median of days,
-    so one bad day does not become a driver's habit, while a lasting change (an incident's
-    aftermath) does."""
-    window = (pc.field("event_timestamp") > pd.Timestamp(now - timedelta(days=LEVEL_DAYS))) & (
-        pc.field("event_timestamp") <= pd.Timestamp(now))
-    rows = read_parts(store.paths.hourly_dir, HOURLY_SCHEMA.names[:2] + list(F.HOURLY_FEATURES), window)
-    if rows.empty:  # activity lost (repair regenerates it): nobody has a usual day
+    """Each driver's usual activity: the median over the last ``LEVEL_DAYS`` days of activity
+    (counted back from the newest, so a world last run a month ago continues as it was) of each
+    day's mean, indexed by driver. A median of days, so one bad day does not become a driver's
+    habit, while a lasting change (an incident's aftermath) does."""
+    until = pc.field("event_timestamp") <= pd.Timestamp(now)
+    stamps = read_parts(store.paths.hourly_dir, ["event_timestamp"], until)["event_timestamp"]
+    if stamps.empty:  # activity lost (repair regenerates it): nobody has a usual day
         return pd.DataFrame(columns=list(F.HOURLY_FEATURES), index=pd.Index([], name="driver_id", dtype=np.int64))
+    window = until & (pc.field("event_timestamp") > stamps.max() - pd.Timedelta(days=LEVEL_DAYS))
+    rows = read_parts(store.paths.hourly_dir, HOURLY_SCHEMA.names[:2] + list(F.HOURLY_FEATURES), window)
     days = rows.groupby(["driver_id", rows["event_timestamp"].dt.floor("D")])[list(F.HOURLY_FEATURES)].mean()
     return days.groupby(level="driver_id").median()
 

@@ -26,6 +26,7 @@ from riskcore.data.ledger import SIGNUP_COLUMNS, Ledger
 from riskcore.data.store import (
     HOURLY_SCHEMA,
     HOURLY_VIEW,
+    NEWCOMERS_PREFIX,
     SIGNUPS_PUSH,
     SIGNUPS_SCHEMA,
     YESTERDAYS_SCHEMA,
@@ -42,7 +43,7 @@ OFFLINE_BATCH = 512
 # More parts than this in the signups source and the next part compacts them.
 COMPACT_OVER = 64
 # New drivers' first days go to parts of their own in the activity sources, compacted alike.
-NEWCOMERS = "newcomers-*.parquet"
+NEWCOMERS = f"{NEWCOMERS_PREFIX}*.parquet"
 
 
 def signup_rows(signups: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +165,7 @@ class SignupSync:
         mark them synced."""
         paths = self.store.paths
         hourly, stats = first_day(signups["driver_id"].tolist(), pd.to_datetime(signups["at"], utc=True))
-        name = f"newcomers-{signups['driver_id'].min()}-{signups['driver_id'].max()}-{time.time_ns()}.parquet"
+        name = f"{NEWCOMERS_PREFIX}{signups['driver_id'].min()}-{signups['driver_id'].max()}-{time.time_ns()}.parquet"
         with self.store.writing():
             write_part(paths.signups_dir, signup_rows(signups), SIGNUPS_SCHEMA, durable=False)
             write_part(paths.hourly_dir, hourly, HOURLY_SCHEMA, name, durable=False)

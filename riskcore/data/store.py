@@ -107,6 +107,10 @@ def offline_queries() -> Iterator[None]:
         yield
 
 
+# New drivers' first days, in parts of their own in the activity sources (riskcore.data.signups).
+NEWCOMERS_PREFIX = "newcomers-"
+
+
 def part_name(prefix: str = "part") -> str:
     """A new part's file name: the prefix, the time it was written (so names sort in time) and a
     random suffix."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from riskcore.data.store import part_name
+from riskcore.data.store import NEWCOMERS_PREFIX, part_name
 from riskcore.serving import features as F
 from riskcore.settings import Paths
 
@@ -81,10 +81,12 @@ def blocked_views(paths: Paths) -> dict[str, Path]:
 
 
 def served_until(directory: Path) -> datetime | None:
-    """The newest event time among published parts: how far a rebuild of the online store may
-    read a view whose newest output is blocked."""
+    """The newest event time among published batch outputs and history: how far a rebuild of
+    the online store may read a view whose newest output is blocked. New drivers' first days do
+    not count: stamped at their signup, after the blocked batch, they would let the rebuild read
+    the blocked rows too."""
     newest = [pc.max(pq.read_table(p, columns=["event_timestamp"])["event_timestamp"]).as_py()
-              for p in published_parts(directory)]
+              for p in published_parts(directory) if not p.name.startswith(NEWCOMERS_PREFIX)]
     newest = [t for t in newest if t is not None]
     return max(newest) if newest else None
 
