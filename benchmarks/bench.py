@@ -437,6 +437,16 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def report(body: str, peak_rss: bool = True) -> None:
+    """What every benchmark prints last: the machine, the table, and the process's peak memory."""
+    print()
+    print(environment())
+    print()
+    print(body)
+    if peak_rss:
+        print(f"\nbenchmark process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
 def environment() -> str:
     import feast
     import streamlit
@@ -481,11 +491,7 @@ def main() -> int:
             rows.append(bench_app_memory(work / "tuned-100000"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print()
-    print(environment())
-    print()
-    print(table(rows))
-    print(f"\nbenchmark process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    report(table(rows))
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench import DASK_OFFLINE_STORE, Row, environment, store_at, table, timed  # noqa: E402
+from benchmarks.bench import DASK_OFFLINE_STORE, Row, report, store_at, table, timed  # noqa: E402
 from riskcore import settings  # noqa: E402
 from riskcore.data import world  # noqa: E402
 from riskcore.data.store import DAILY_SERVICE, REQUEST_ROW  # noqa: E402
@@ -156,11 +155,7 @@ def main() -> int:
             shutil.rmtree(root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print()
-    print(environment())
-    print()
-    print(table(rows))
-    print(f"\nbenchmark process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    report(table(rows))
     return 0
 
 

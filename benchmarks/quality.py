@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench import environment, store_at  # noqa: E402
+from benchmarks.bench import report, store_at  # noqa: E402
 from riskcore.clock import utc_now  # noqa: E402
 from riskcore.data import jobs, world  # noqa: E402
 from riskcore.data.store import YESTERDAYS_SCHEMA, RiskStore, read_parts  # noqa: E402
@@ -130,10 +130,7 @@ def main() -> int:
             shutil.rmtree(root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print()
-    print(environment())
-    print()
-    print("\n".join(lines))
+    report("\n".join(lines), peak_rss=False)
     return 0
 
 
