@@ -52,6 +52,12 @@ def banners(at: AppTest) -> str:
     return " | ".join(e.value for e in [*at.success, *at.error, *at.warning, *at.info])
 
 
+def fill(at: AppTest, form: str, **values: str) -> None:
+    """Type into a signup form's text inputs (keys ``<form>.<field>``)."""
+    for field, value in values.items():
+        at.text_input(key=f"{form}.{field}").input(value)
+
+
 def button(at: AppTest, label: str):  # noqa: ANN201 - an AppTest element
     return next(b for b in at.button if b.label == label)
 
@@ -93,10 +99,7 @@ def test_onboarding_presets(app, preset, decision, reason):
 def test_the_form_decides_what_it_shows_and_lists_every_problem(app):
     at = app("pages/1_onboarding.py")
     drivers = len(studio.services().store.roster())
-    at.text_input(key="onboard.form.dob").input("2999-01-01")
-    at.text_input(key="onboard.form.ssn").input("")
-    at.text_input(key="onboard.form.licence").input("D1")
-    at.text_input(key="onboard.form.state").input("ZZ")
+    fill(at, "onboard.form", dob="2999-01-01", ssn="", licence="D1", state="ZZ")
     button(at, "Decide").click().run()
     assert not at.exception
     errors = [e.value for e in at.error]
@@ -284,10 +287,7 @@ def test_join_page_signs_up_an_invented_identity_into_the_presenters_feed(app):
 def test_join_page_lists_every_problem_in_words_and_registers_nobody(app):
     at = app("pages/9_join.py")
     drivers = len(studio.services().store.roster())
-    at.text_input(key="join.form.dob").input("2031-01-01")
-    at.text_input(key="join.form.ssn").input("12")
-    at.text_input(key="join.form.licence").input("L1")
-    at.text_input(key="join.form.state").input("CA")
+    fill(at, "join.form", dob="2031-01-01", ssn="12", licence="L1", state="CA")
     button(at, "Decide").click().run()
     assert not at.exception, at.exception
     problems = [e.value for e in at.error]
